@@ -1,0 +1,19 @@
+import os
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+os.environ.setdefault('MPLBACKEND', 'Agg')
+import pytest, torch
+from rsworkbench.core import shared_data_dir
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available(): return
+    skip = pytest.mark.skip(reason='needs CUDA')
+    for it in items:
+        if 'gpu' in it.keywords: it.add_marker(skip)
+
+@pytest.fixture
+def shared():
+    "The real data beside the checkout; skip the test when it is absent."
+    d = shared_data_dir()
+    if d is None: pytest.skip('../shared/data is absent')
+    return d
