@@ -1,0 +1,159 @@
+"Backbone builders: tiny forwards, save → reload round trips (folder, fp16 variant, single file, HF cache), meta counts, missing/corrupt weights."
+import json
+from pathlib import Path
+import pytest, torch
+from safetensors.torch import save_file
+from rsworkbench.core import RSWError
+from rsworkbench.models.backbones import (build_unet, build_vae, build_taesd, build_scheduler, count_params, unet_inputs,
+                                          weights_status, locate_weights, unet_config, BACKBONES)
+
+
+@pytest.fixture(autouse=True)
+def empty_env(tmp_path, monkeypatch):
+    "Point RSW_WEIGHTS and the HF cache at empty folders so the machine's own files never change a result."
+    monkeypatch.setenv('RSW_WEIGHTS', str(tmp_path/'weights'))
+    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path/'hf'))
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+
+
+def _out(unet, name='tiny'):
+    with torch.no_grad(): return unet(**unet_inputs(name, latent_size=8)).sample
+
+
+def test_tiny_unet_forward():
+    unet = build_unet('tiny')
+    x, ehs = torch.randn(1, 4, 8, 8), torch.randn(1, 77, 32)
+    with torch.no_grad(): y = unet(x, torch.tensor([10]), encoder_hidden_states=ehs).sample
+    assert y.shape == (1, 4, 8, 8) and torch.isfinite(y).all()
+
+
+def test_tiny_sdxl_forward_needs_added_cond():
+    unet = build_unet('tiny-sdxl')
+    kw = unet_inputs('tiny-sdxl', batch_size=2, latent_size=8)
+    assert kw['added_cond_kwargs']['time_ids'].shape == (2, 6)
+    assert _out(unet, 'tiny-sdxl').shape == (1, 4, 8, 8)
+    with pytest.raises((ValueError, TypeError)): unet(kw['sample'], 1, encoder_hidden_states=kw['encoder_hidden_states'])
+
+
+def test_tiny_vae_and_taesd_shapes():
+    img = torch.rand(2, 3, 64, 64) * 2 - 1
+    vae, taesd = build_vae('tiny'), build_taesd('tiny')
+    with torch.no_grad():
+        z = vae.encode(img).latent_dist.mode()
+        assert z.shape == (2, 4, 8, 8) and vae.decode(z).sample.shape == img.shape
+        zt = taesd.encode(img).latents
+        assert zt.shape == (2, 4, 8, 8) and taesd.decode(zt).sample.shape == img.shape
+
+
+@pytest.mark.parametrize('name', ['tiny', 'tiny-sdxl'])
+def test_unet_round_trip(tmp_path, name):
+    unet = build_unet(name, seed=3)
+    unet.save_pretrained(tmp_path/name/'unet')
+    back = build_unet(name, weights_dir=tmp_path)
+    assert torch.equal(_out(unet, name), _out(back, name))
+    assert not torch.equal(_out(build_unet(name, seed=4), name), _out(back, name)) # the seed matters, so the load did
+
+
+def test_vae_taesd_round_trip(tmp_path):
+    vae, taesd, img = build_vae('tiny', seed=1), build_taesd('tiny', seed=1), torch.rand(1, 3, 32, 32)
+    vae.save_pretrained(tmp_path/'tiny'/'vae'); taesd.save_pretrained(tmp_path/'tiny'/'taesd')
+    with torch.no_grad():
+        assert torch.equal(build_vae('tiny', weights_dir=tmp_path).encode(img).latent_dist.mean, vae.encode(img).latent_dist.mean)
+        assert torch.equal(build_taesd('tiny', weights_dir=tmp_path).encode(img).latents, taesd.encode(img).latents)
+
+
+def test_fp16_variant_only(tmp_path):
+    unet = build_unet('tiny', seed=2)
+    unet.to(torch.float16).save_pretrained(tmp_path/'tiny'/'unet', variant='fp16')
+    assert not (tmp_path/'tiny'/'unet'/'diffusion_pytorch_model.safetensors').exists()
+    back = build_unet('tiny', weights_dir=tmp_path, dtype='fp16')
+    assert back.dtype == torch.float16
+    assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), back.state_dict().values()))
+
+
+def test_single_file_offline(tmp_path):
+    "`<weights_dir>/<name>.safetensors` goes through diffusers `from_single_file` with our config, offline."
+    unet = build_unet('tiny', seed=7)
+    save_file({k: v.contiguous() for k, v in unet.state_dict().items()}, str(tmp_path/'tiny.safetensors'))
+    assert locate_weights('tiny', 'unet', tmp_path)['source'] == 'single-file'
+    assert torch.equal(_out(build_unet('tiny', weights_dir=tmp_path)), _out(unet))
+
+
+def test_hf_cache_is_used(tmp_path, monkeypatch):
+    "A snapshot in the HF cache layout is found and loaded with local_files_only."
+    cache = tmp_path/'hf2'; snap = cache/'models--stabilityai--sd-turbo'/'snapshots'/('0' * 40)
+    unet = build_unet('tiny', seed=9) # stands in for the real UNet: the cached folder's own config.json wins
+    unet.save_pretrained(snap/'unet')
+    (cache/'models--stabilityai--sd-turbo'/'refs').mkdir(parents=True)
+    (cache/'models--stabilityai--sd-turbo'/'refs'/'main').write_text('0' * 40)
+    monkeypatch.setenv('HF_HUB_CACHE', str(cache))
+    assert locate_weights('sd-turbo', 'unet', tmp_path/'nothing') == dict(source='hf-cache', path=snap/'unet')
+    assert torch.equal(_out(build_unet('sd-turbo', weights_dir=tmp_path/'nothing')), _out(unet))
+    assert {(r['name'], r['component']): r['found'] for r in weights_status(tmp_path/'nothing')}[('sd-turbo', 'unet')]
+
+
+def test_meta_param_counts():
+    assert count_params(build_unet('sd21-base', device='meta')) == 865_910_724
+    assert count_params(build_unet('sd-turbo', device='meta')) == 865_910_724
+    assert count_params(build_unet('sdxl', device='meta')) == 2_567_463_684
+    assert count_params(build_vae('sdxl', device='meta')) == 83_653_863
+    assert count_params(build_taesd('sd21-base', device='meta')) == 2_445_063
+    m = build_unet('sd21-base', device='meta', dtype='fp16')
+    assert m.device.type == 'meta' and m.dtype == torch.float16
+
+
+def test_missing_weights_message(tmp_path):
+    for build, name, expected in [(build_unet, 'sd21-base', 'sd21-base/unet/diffusion_pytorch_model.safetensors'),
+                                  (build_vae, 'sdxl', 'sdxl/vae/config.json'),
+                                  (build_taesd, 'sd-turbo', 'taesd/diffusion_pytorch_model.safetensors')]:
+        with pytest.raises(RSWError) as e: build(name)
+        msg = str(e.value)
+        assert str(tmp_path/'weights'/expected) in msg and f"Put them in {tmp_path/'weights'}" in msg
+        assert 'RSW_WEIGHTS' in msg and 'allow_download=True' in msg
+    with pytest.raises(RSWError, match=str(tmp_path/'elsewhere')): build_unet('sdxl', weights_dir=tmp_path/'elsewhere')
+
+
+def test_corrupt_weights(tmp_path):
+    d = tmp_path/'sd21-base'/'unet'; d.mkdir(parents=True)
+    (d/'config.json').write_text(json.dumps(unet_config('tiny')))
+    (d/'diffusion_pytorch_model.safetensors').write_bytes(b'not a safetensors file')
+    with pytest.raises(RSWError, match='could not load the unet'): build_unet('sd21-base', weights_dir=tmp_path)
+
+
+def test_weights_status(tmp_path):
+    rows = weights_status()
+    assert {(r['name'], r['component']) for r in rows} == {(n, c) for n in ('sd21-base', 'sd-turbo', 'sdxl')
+                                                           for c in ('unet', 'vae')} | {('taesd', 'vae'), ('taesdxl', 'vae')}
+    assert not any(r['found'] for r in rows)
+    assert all(r['path'].startswith(str(tmp_path/'weights')) for r in rows)
+    build_vae('tiny').save_pretrained(tmp_path/'weights'/'sd21-base'/'vae')
+    found = {(r['name'], r['component']): r for r in weights_status()}
+    assert found[('sd21-base', 'vae')]['found'] and found[('sd21-base', 'vae')]['source'] == 'dir'
+    assert not found[('sd21-base', 'unet')]['found']
+
+
+@pytest.mark.parametrize('kind', ['ddim', 'ddpm', 'euler', 'euler_a', 'unipc', 'dpm'])
+def test_schedulers_step(kind):
+    s = build_scheduler('tiny', kind)
+    s.set_timesteps(2)
+    x = torch.randn(1, 4, 8, 8) * s.init_noise_sigma
+    for t in s.timesteps:
+        x = s.step(torch.zeros_like(x), t, s.scale_model_input(x, t)).prev_sample
+    assert torch.isfinite(x).all() and len(s.timesteps) == 2
+
+
+@pytest.mark.gpu
+def test_tiny_cuda_fp16():
+    unet = build_unet('tiny-sdxl', device='cuda', dtype='fp16')
+    with torch.no_grad(): y = unet(**unet_inputs('tiny-sdxl', device='cuda', dtype=torch.float16)).sample
+    assert y.dtype == torch.float16 and torch.isfinite(y).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['sd21-base', 'sd-turbo', 'sdxl'])
+def test_real_weights_when_present(name, monkeypatch):
+    "With the user's real weights (RSW_WEIGHTS or HF cache), load the UNet and check its size; skipped when absent."
+    monkeypatch.undo() # the real environment
+    if locate_weights(name, 'unet')['source'] is None: pytest.skip(f'no local {name} UNet')
+    unet = build_unet(name, dtype='bf16')
+    assert count_params(unet) == count_params(build_unet(name, device='meta'))

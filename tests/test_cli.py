@@ -1,0 +1,97 @@
+"The `rsw` command end to end: sr on files and folders, demo, evaluate, and bad input (clear error, non-zero exit, nothing half-written)."
+import subprocess, sys, os
+from pathlib import Path
+import numpy as np, pytest, rasterio
+from PIL import Image
+from rsworkbench.cli import main
+from rsworkbench.core import data_dir
+from rsworkbench.data.io import read_raster
+
+DEMO = data_dir()/'demo_naip_rgb.tif'
+
+def _no_partials(d: Path):
+    return [p.name for p in Path(d).rglob('*') if '.part' in p.name or 'partial' in p.name]
+
+def test_sr_geotiff_keeps_georeference(tmp_path):
+    assert main(['sr', str(DEMO), str(tmp_path/'sr.tif'), '--method', 'bicubic', '--scale', '4']) == 0
+    a, b = read_raster(DEMO), read_raster(tmp_path/'sr.tif')
+    assert b.attrs['crs'] == a.attrs['crs']
+    assert (b.sizes['y'], b.sizes['x']) == (4 * a.sizes['y'], 4 * a.sizes['x'])
+    with rasterio.open(DEMO) as s, rasterio.open(tmp_path/'sr.tif') as d:
+        assert np.allclose(s.bounds, d.bounds) and np.allclose(np.array(s.res) / 4, d.res)
+
+def test_sr_folder_of_pngs(tmp_path):
+    src = tmp_path/'in'; src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2): Image.fromarray(rng.integers(0, 255, (16, 20, 3), dtype=np.uint8)).save(src/f'{i}.png')
+    assert main(['sr', str(src), str(tmp_path/'out'), '--scale', '2']) == 0
+    outs = sorted((tmp_path/'out').glob('*.png'))
+    assert [p.name for p in outs] == ['0.png', '1.png']
+    assert Image.open(outs[0]).size == (40, 32)
+
+def test_sr_grey_uint16(tmp_path, shared):
+    src = shared/'spacenet_solaris'/'atlanta_pan'/'sample_geotiff.tif'
+    with rasterio.open(src) as s:
+        prof = s.profile; w = rasterio.windows.Window(0, 0, 40, 30)
+        arr = s.read(window=w); prof.update(width=40, height=30, transform=s.window_transform(w))
+    with rasterio.open(tmp_path/'pan.tif', 'w', **prof) as d: d.write(arr)
+    assert main(['sr', str(tmp_path/'pan.tif'), str(tmp_path/'sr.tif'), '--scale', '2']) == 0
+    with rasterio.open(tmp_path/'sr.tif') as d:
+        out = d.read(); assert out.dtype == np.uint16 and out.shape == (1, 60, 80)
+        assert abs(float(out.mean()) - float(arr.mean())) < 0.02 * float(arr.mean())
+
+def test_bad_inputs_give_clear_errors(tmp_path, capsys):
+    # missing file
+    assert main(['sr', str(tmp_path/'nope.tif'), str(tmp_path/'o.tif')]) == 2
+    assert 'not found' in capsys.readouterr().err
+    # unreadable raster
+    (tmp_path/'bad.tif').write_bytes(b'this is not a tiff')
+    assert main(['sr', str(tmp_path/'bad.tif'), str(tmp_path/'o.tif')]) == 2
+    assert 'cannot read' in capsys.readouterr().err
+    # wrong band count (4-band without --bands)
+    prof = dict(driver='GTiff', width=8, height=8, count=4, dtype='uint8')
+    with rasterio.open(tmp_path/'four.tif', 'w', **prof) as d: d.write(np.zeros((4, 8, 8), np.uint8))
+    assert main(['sr', str(tmp_path/'four.tif'), str(tmp_path/'o.tif')]) == 2
+    assert '--bands' in capsys.readouterr().err
+    assert main(['sr', str(tmp_path/'four.tif'), str(tmp_path/'o.tif'), '--bands', '1,2,9']) == 2
+    assert 'out of range' in capsys.readouterr().err
+    # unknown method, unsupported scale
+    assert main(['sr', str(DEMO), str(tmp_path/'o.tif'), '--method', 'nope']) == 2
+    assert 'unknown method' in capsys.readouterr().err
+    assert main(['sr', str(DEMO), str(tmp_path/'o.tif'), '--method', 'realesrgan', '--scale', '3']) == 2
+    assert 'does not support scale' in capsys.readouterr().err
+    assert not (tmp_path/'o.tif').exists() and not _no_partials(tmp_path)
+
+def test_nan_and_nodata_are_carried(tmp_path):
+    arr = np.random.default_rng(1).uniform(0, 3000, (3, 16, 16)).astype(np.float32)
+    arr[:, :4, :4] = np.nan
+    prof = dict(driver='GTiff', width=16, height=16, count=3, dtype='float32', crs='EPSG:32631',
+                transform=rasterio.transform.from_origin(500000, 5700000, 10, 10))
+    with rasterio.open(tmp_path/'nan.tif', 'w', **prof) as d: d.write(arr)
+    assert main(['sr', str(tmp_path/'nan.tif'), str(tmp_path/'sr.tif'), '--scale', '2']) == 0
+    with rasterio.open(tmp_path/'sr.tif') as d: out = d.read()
+    assert np.isnan(out[:, :8, :8]).all() and np.isfinite(out[:, 8:, 8:]).all()
+
+def test_evaluate_errors(tmp_path, capsys):
+    a, b = tmp_path/'sr', tmp_path/'hr'; a.mkdir(); b.mkdir()
+    img = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(img).save(a/'x.png'); Image.fromarray(img).save(b/'x.png'); Image.fromarray(img).save(b/'y.png')
+    assert main(['evaluate', str(a), str(b)]) == 2            # y.png has no SR partner
+    assert 'y' in capsys.readouterr().err
+    (b/'y.png').unlink()
+    assert main(['evaluate', str(a), str(b), '--metrics', 'psnr_y,bogus']) == 2
+    assert 'bogus' in capsys.readouterr().err
+    assert main(['evaluate', str(a), str(b), '--out', str(tmp_path/'m')]) == 0
+    assert (tmp_path/'m'/'metrics.csv').exists()
+
+@pytest.mark.slow
+def test_demo_console_script(tmp_path):
+    exe = Path(sys.executable).parent/'rsw'
+    r = subprocess.run([str(exe), 'demo', '--out', str(tmp_path/'demo')], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, 'HF_HUB_OFFLINE': '1'})
+    assert r.returncode == 0, r.stderr[-2000:]
+    files = {p.name for p in (tmp_path/'demo').iterdir()}
+    assert {'comparison.png', 'metrics.csv', 'sr_bicubic.tif', 'sr_realesrgan.tif', 'lr.tif', 'hr.tif'} <= files
+    import pandas as pd
+    t = pd.read_csv(tmp_path/'demo'/'metrics.csv', index_col=0)
+    assert t.loc['realesrgan', 'psnr_y'] > 20 and t.loc['bicubic', 'psnr_y'] > 20

@@ -1,0 +1,89 @@
+"Notebook hygiene: papermill tags survive nbdev_clean, templates are well-formed, every exported module imports."
+import ast, copy, configparser, importlib, json, pkgutil, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+from nbdev.clean import clean_nb
+import rsworkbench
+
+ROOT = Path(__file__).resolve().parents[1]
+EXP = ROOT/'nbs'/'experiments'
+TEMPLATES = sorted(EXP.glob('*.ipynb'))
+
+def _settings():
+    c = configparser.ConfigParser(delimiters=['=']); c.read(ROOT/'settings.ini')
+    return c['DEFAULT']
+
+def _nb(p): return json.loads(Path(p).read_text())
+def _src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+def _tagged(nb, tag='parameters'): return [c for c in nb['cells'] if tag in c.get('metadata', {}).get('tags', [])]
+
+def test_templates_exist():
+    assert TEMPLATES, f'no templates in {EXP}'
+    assert (EXP/'.notest').exists(), 'nbdev_test must skip the templates (nbs/experiments/.notest)'
+
+def test_parameters_tag_survives_clean_nb_with_project_config():
+    s = _settings()
+    assert 'tags' in s['allowed_cell_metadata_keys'].split()
+    nb = _nb(TEMPLATES[0])
+    nb['cells'][1].setdefault('metadata', {})['tags'] = ['parameters']
+    nb['cells'][1]['metadata']['collapsed'] = True   # noise that clean must strip
+    keep = copy.deepcopy(nb)
+    clean_nb(keep, allowed_metadata_keys=s['allowed_metadata_keys'].split(),
+             allowed_cell_metadata_keys=s['allowed_cell_metadata_keys'].split(), clean_ids=True)
+    assert len(_tagged(keep)) == 1 and 'collapsed' not in keep['cells'][1]['metadata']
+    # control: without the setting, clean strips the tag (what would silently break papermill)
+    lose = copy.deepcopy(nb); clean_nb(lose)
+    assert _tagged(lose) == []
+
+def test_nbdev_clean_cli_keeps_parameters_tag(tmp_path):
+    shutil.copy(ROOT/'settings.ini', tmp_path/'settings.ini')
+    (tmp_path/'nbs').mkdir()
+    dst = tmp_path/'nbs'/'t.ipynb'; shutil.copy(TEMPLATES[0], dst)
+    r = subprocess.run([str(Path(sys.executable).parent/'nbdev_clean'), '--fname', str(dst)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len(_tagged(_nb(dst))) == 1
+
+@pytest.mark.parametrize('tpl', TEMPLATES, ids=lambda p: p.name)
+def test_template_is_clean(tpl):
+    s, nb = _settings(), _nb(tpl)
+    cleaned = copy.deepcopy(nb)
+    clean_nb(cleaned, allowed_metadata_keys=s['allowed_metadata_keys'].split(),
+             allowed_cell_metadata_keys=s['allowed_cell_metadata_keys'].split(), clean_ids=True)
+    assert cleaned == nb, f'run nbdev_clean --fname {tpl.relative_to(ROOT)}'
+
+@pytest.mark.parametrize('tpl', TEMPLATES, ids=lambda p: p.name)
+def test_template_parameters_cell(tpl):
+    nb = _nb(tpl)
+    cells = _tagged(nb)
+    assert len(cells) == 1, f'{tpl.name}: {len(cells)} parameters cells'
+    names = []
+    for st in ast.parse(_src(cells[0])).body:
+        assert isinstance(st, (ast.Assign, ast.AnnAssign)), f'{tpl.name}: line {st.lineno} is not an assignment'
+        tgt = st.targets[0] if isinstance(st, ast.Assign) else st.target
+        assert isinstance(tgt, ast.Name) and (isinstance(st, ast.AnnAssign) or len(st.targets) == 1)
+        ast.literal_eval(st.value)    # raises on anything derived
+        names.append(tgt.id)
+    assert 'run_dir' in names, f'{tpl.name}: parameters cell needs run_dir = ""'
+    assert len(names) == len(set(names))
+
+@pytest.mark.parametrize('tpl', TEMPLATES, ids=lambda p: p.name)
+def test_template_not_exported_and_skipped(tpl):
+    nb = _nb(tpl)
+    for c in nb['cells']:
+        if c['cell_type'] != 'code': continue
+        for line in _src(c).splitlines():
+            l = line.replace(' ', '')
+            assert not (l.startswith('#|export') or l.startswith('#|exports') or l.startswith('#|default_exp')), (tpl.name, line)
+    head = _src(nb['cells'][0])
+    assert 'skip_exec: true' in head, f'{tpl.name}: first cell needs frontmatter skip_exec: true'
+    assert 'save_metrics(run_dir' in ''.join(_src(c) for c in nb['cells'])
+
+def test_every_module_imports():
+    mods = [m.name for m in pkgutil.walk_packages(rsworkbench.__path__, 'rsworkbench.')]
+    assert 'rsworkbench.experiments' in mods and 'rsworkbench.core' in mods
+    failed = {}
+    for name in mods:
+        try: importlib.import_module(name)
+        except Exception as e: failed[name] = f'{type(e).__name__}: {e}'
+    assert not failed, failed

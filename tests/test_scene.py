@@ -1,0 +1,193 @@
+"Whole-scene SR on real GeoTIFFs: georeferencing, nodata, resume byte-identical, tiling equals untiled, seams, OOM back-off, bad input."
+import json, time
+import numpy as np
+import pytest, rasterio, torch
+import torch.nn.functional as F
+from rasterio.windows import Window
+from rsworkbench.core import RSWError
+from rsworkbench.scene import (run_scene, tiled_upscale, plan_windows, blend_weights, SceneJob,
+                               _to_model, _from_model)
+
+FAST = dict(scale=2, tile=128, overlap=16, progress=False)
+
+class Interp:
+    "A deterministic local test upscaler (registry 'bicubic' may not exist yet)."
+    def __init__(self, scale=2, mode='bicubic', oom=0): self.scale, self.mode, self.oom, self.calls = scale, mode, oom, []
+    def upscale(self, x):
+        self.calls.append(len(x))
+        if self.oom and len(x) > 1: self.oom -= 1; raise torch.cuda.OutOfMemoryError('CUDA out of memory (fake)')
+        kw = {} if self.mode == 'nearest' else dict(align_corners=False)
+        return F.interpolate(x, scale_factor=self.scale, mode=self.mode, **kw).clamp(-1, 1)
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    "Tiny tensors: OpenMP threads only add contention on a shared CPU."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+@pytest.fixture
+def rgb(shared): return shared/'rasterio'/'RGB.byte.tif'
+
+@pytest.fixture
+def pan(shared): return shared/'spacenet_solaris'/'atlanta_pan'/'sample_geotiff.tif'
+
+def crop(src_path, dst, row, col, h, w, **over):
+    "Write a georeferenced crop of a real raster."
+    with rasterio.open(src_path) as s:
+        win = Window(col, row, w, h)
+        prof = dict(s.profile, width=w, height=h, transform=s.window_transform(win), tiled=False, **over)
+        for k in ('blockxsize', 'blockysize'): prof.pop(k, None)
+        a = s.read(window=win)
+    with rasterio.open(dst, 'w', **prof) as d: d.write(a)
+    return dst
+
+def read(p):
+    with rasterio.open(p) as d: return d.read(), d.profile, d.bounds, d.res, d.overviews(1)
+
+def test_georef_nodata_cog(rgb, tmp_path):
+    out = tmp_path/'rgb_x2.tif'
+    s = run_scene(rgb, out, Interp(2), **FAST)
+    b, prof, bounds, res, ovr = read(out)
+    with rasterio.open(rgb) as src: a, sprof, sb, sres = src.read(), src.profile, src.bounds, src.res
+    assert prof['crs'] == sprof['crs'] and prof['nodata'] == 0 and prof['dtype'] == 'uint8'
+    np.testing.assert_allclose(tuple(bounds), tuple(sb), atol=1e-6)
+    np.testing.assert_allclose(res, np.array(sres) / 2)
+    assert b.shape == (3, a.shape[1] * 2, a.shape[2] * 2)
+    m_in = (a == 0).all(0).repeat(2, 0).repeat(2, 1)
+    assert ((b == 0).all(0) == m_in).all()  # nodata in <=> nodata out (valid pixels are never nodata)
+    assert prof['tiled'] and prof['compress'] == 'deflate' and len(ovr) >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['rgb_x2.tif']  # partial files gone
+    assert s['windows_done'] == s['windows'] == len(plan_windows(718, 791, 128, 16))
+    assert s['input_mpx'] == pytest.approx(791 * 718 / 1e6) and s['output_mpx'] == pytest.approx(4 * s['input_mpx'])
+    assert s['peak_rss_mb'] > 0 and s['output_mpx_per_s'] > 0
+
+def test_resume_byte_identical(rgb, tmp_path):
+    src = crop(rgb, tmp_path/'in.tif', 0, 0, 300, 260)  # includes the nodata corner of the rotated footprint
+    ref = run_scene(src, tmp_path/'ref.tif', Interp(2), **FAST)
+    class Stop(Exception): pass
+    def hook(n, win):
+        if n >= 3: raise Stop
+    out = tmp_path/'out.tif'
+    with pytest.raises(Stop): run_scene(src, out, Interp(2), batch=2, on_window=hook, **FAST)
+    assert not out.exists() and (tmp_path/'out.partial.tif').exists()
+    done = json.loads((tmp_path/'out.partial.json').read_text())['done']
+    assert 3 <= len(done) < ref['windows']
+    s = run_scene(src, out, Interp(2), batch=2, **FAST)
+    assert s['windows_resumed'] == len(done) and s['windows_done'] == ref['windows'] - len(done) and s['windows_recomputed'] > 0
+    a, b = read(tmp_path/'ref.tif')[0], read(out)[0]
+    assert a.dtype == b.dtype and np.array_equal(a, b)
+
+def test_resume_false_restarts(rgb, tmp_path):
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 140, 150)
+    def hook(n, win): raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): run_scene(src, tmp_path/'o.tif', Interp(2), on_window=hook, **FAST)
+    s = run_scene(src, tmp_path/'o.tif', Interp(2), resume=False, **FAST)
+    assert s['windows_resumed'] == 0 and s['windows_done'] == s['windows']
+
+def test_one_tile_equals_untiled(rgb, tmp_path):
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 100, 120)
+    run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)  # 100x120 < tile 128: one window
+    with rasterio.open(src) as d: a = d.read()
+    lo, hi = np.zeros(3), np.full(3, 255.)
+    x, m = _to_model(a, lo, hi, 0)
+    ref = _from_model(Interp(2).upscale(x[None])[0], lo, hi, 'uint8', 0, m.repeat(2, 0).repeat(2, 1))
+    assert np.array_equal(read(tmp_path/'o.tif')[0], ref)
+    y = torch.rand(1, 3, 40, 56) * 2 - 1
+    torch.testing.assert_close(tiled_upscale(y, Interp(2), tile=64, overlap=16), Interp(2).upscale(y), atol=1e-5, rtol=0)
+
+def seam_ratio(out, seams_x, seams_y):
+    "Mean gradient magnitude on seam lines over the mean everywhere."
+    gx, gy = (out[..., 1:] - out[..., :-1]).abs(), (out[..., 1:, :] - out[..., :-1, :]).abs()
+    on = torch.cat([gx[..., [x - 1 for x in seams_x]].flatten(), gy[..., [y - 1 for y in seams_y], :].flatten()])
+    return float(on.mean() / torch.cat([gx.flatten(), gy.flatten()]).mean())
+
+def test_no_seams_bicubic_real(pan):
+    with rasterio.open(pan) as d: a = d.read(1, window=Window(300, 300, 256, 256)).astype(np.float32)
+    x = torch.from_numpy((a - a.min()) / (a.max() - a.min()) * 2 - 1)[None, None].repeat(1, 3, 1, 1)
+    up, tile, ov = Interp(2), 64, 16
+    out = tiled_upscale(x, up, tile=tile, overlap=ov)
+    offs = sorted({w.col_off for w in plan_windows(256, 256, tile, ov)})
+    seams = sorted({o * 2 for o in offs[1:]} | {(o + tile) * 2 for o in offs[:-1]})  # tile starts and ends in the output
+    r = seam_ratio(out, seams, seams)
+    hard = torch.cat([torch.cat([up.upscale(x[..., i:i + tile, j:j + tile]) for j in range(0, 256, tile)], -1)
+                      for i in range(0, 256, tile)], -2)  # abutting tiles, no blending
+    r_hard = seam_ratio(hard, list(range(128, 512, 128)), list(range(128, 512, 128)))
+    assert r < 1.1 and r_hard > r, (r, r_hard)
+    assert (out - up.upscale(x)).abs().max() < 0.02
+
+def test_uint16_pan_stretch(pan, tmp_path):
+    src = crop(pan, tmp_path/'pan.tif', 100, 100, 150, 170)
+    s = run_scene(src, tmp_path/'o.tif', Interp(2, 'nearest'), **FAST)
+    b, prof, *_ = read(tmp_path/'o.tif')
+    with rasterio.open(src) as d: a = d.read()
+    assert b.shape == (1, 300, 340) and prof['dtype'] == 'uint16' and prof['nodata'] == 0
+    rep = a.repeat(2, 1).repeat(2, 2).astype(float)
+    lo, hi = np.percentile(a[a > 0], [0.5, 99.5])
+    inside = (rep >= lo) & (rep <= hi)
+    assert np.abs(b[inside] - rep[inside]).max() <= 1  # 1 band -> RGB -> averaged back, stretched and restored
+    assert s['windows'] == 4
+
+def test_small_and_non_multiple(rgb, tmp_path):
+    small = crop(rgb, tmp_path/'small.tif', 200, 200, 37, 53)
+    s = run_scene(small, tmp_path/'s.tif', Interp(2), **FAST)
+    assert s['windows'] == 1 and read(tmp_path/'s.tif')[0].shape == (3, 74, 106)
+    odd = crop(rgb, tmp_path/'odd.tif', 150, 120, 157, 203)
+    s = run_scene(odd, tmp_path/'odd_x2.tif', Interp(2, 'nearest'), scale=2, tile=64, overlap=8, progress=False)
+    b = read(tmp_path/'odd_x2.tif')[0]
+    with rasterio.open(odd) as d: a = d.read()
+    rep = a.repeat(2, 1).repeat(2, 2)
+    ok = (rep > 0).all(0)
+    assert b.shape == (3, 314, 406) and s['windows'] == len(plan_windows(157, 203, 64, 8)) == 12 and np.array_equal(b[:, ok], rep[:, ok])
+
+def test_oom_halves_batch(rgb, tmp_path):
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 150, 220)
+    ref = run_scene(src, tmp_path/'ref.tif', Interp(2), batch=4, **FAST)
+    up = Interp(2, oom=1)
+    s = run_scene(src, tmp_path/'o.tif', up, batch=4, **FAST)
+    assert s['batch_halvings'] == 1 and s['final_batch'] == 2 and max(up.calls[1:]) == 2 and ref['batch_halvings'] == 0
+    assert np.array_equal(read(tmp_path/'ref.tif')[0], read(tmp_path/'o.tif')[0])
+
+def test_registered_bicubic(rgb, tmp_path):
+    from rsworkbench.registry import list_methods
+    if 'bicubic' not in list_methods(): pytest.skip("'bicubic' not registered yet (models.baselines)")
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 60, 70)
+    s = run_scene(src, tmp_path/'o.tif', 'bicubic', **FAST)
+    assert read(tmp_path/'o.tif')[0].shape == (3, 120, 140)
+
+def test_bad_input(rgb, tmp_path):
+    with pytest.raises(RSWError, match='not found'): run_scene(tmp_path/'nope.tif', tmp_path/'o.tif', Interp(2), **FAST)
+    (tmp_path/'junk.tif').write_text('not a raster')
+    with pytest.raises(RSWError, match='cannot read'): run_scene(tmp_path/'junk.tif', tmp_path/'o.tif', Interp(2), **FAST)
+    with pytest.raises(RSWError, match='out of range'): run_scene(rgb, tmp_path/'o.tif', Interp(2), bands=[3, 2, 4], **FAST)
+    four = tmp_path/'four.tif'
+    with rasterio.open(four, 'w', driver='GTiff', width=20, height=20, count=4, dtype='uint8') as d: d.write(np.ones((4, 20, 20), np.uint8))
+    with pytest.raises(RSWError, match='has 4 bands'): run_scene(four, tmp_path/'o.tif', Interp(2), **FAST)
+    run_scene(four, tmp_path/'o4.tif', Interp(2), bands=[4, 3, 2], **FAST)  # band selection makes it valid
+    (tmp_path/'afile').write_text('x')
+    with pytest.raises(RSWError, match='output folder'): run_scene(rgb, tmp_path/'afile'/'o.tif', Interp(2), **FAST)
+    with pytest.raises(RSWError, match='overwrite the input'): run_scene(rgb, rgb, Interp(2), **FAST)
+    with pytest.raises(RSWError, match='overlap'): run_scene(rgb, tmp_path/'o.tif', Interp(2), scale=2, tile=16, overlap=16, progress=False)
+    with pytest.raises(RSWError, match='unknown stretch'): run_scene(four, tmp_path/'o.tif', Interp(2), bands=[1, 2, 3], stretch='bogus', **FAST)
+    assert not (tmp_path/'o.tif').exists()
+
+def test_nan_float_and_no_crs(tmp_path):
+    a = np.random.default_rng(0).random((3, 40, 50)).astype(np.float32); a[:, 5:9, 10:20] = np.nan
+    p = tmp_path/'f.tif'
+    with rasterio.open(p, 'w', driver='GTiff', width=50, height=40, count=3, dtype='float32') as d: d.write(a)
+    with pytest.warns(UserWarning, match='no CRS'): run_scene(p, tmp_path/'o.tif', Interp(2), **FAST)
+    b, prof, *_ = read(tmp_path/'o.tif')
+    assert prof['crs'] is None and np.isnan(prof['nodata'])
+    nan_in = np.isnan(a).any(0).repeat(2, 0).repeat(2, 1)
+    assert (np.isnan(b).all(0) == nan_in).all()  # NaNs masked in and restored out, no black tiles
+    assert np.isfinite(b[:, ~nan_in]).all()
+
+@pytest.mark.slow
+def test_dask_two_workers_same_output(rgb, tmp_path):
+    from rsworkbench.registry import list_methods
+    if 'bicubic' not in list_methods(): pytest.skip("'bicubic' not registered yet (models.baselines)")
+    src = crop(rgb, tmp_path/'in.tif', 0, 0, 260, 300)
+    one = run_scene(src, tmp_path/'one.tif', 'bicubic', batch=2, **FAST)
+    two = run_scene(src, tmp_path/'two.tif', 'bicubic', batch=2, workers=2, **FAST)
+    assert two['workers'] == 2 and two['windows_done'] == one['windows_done']
+    assert np.array_equal(read(tmp_path/'one.tif')[0], read(tmp_path/'two.tif')[0])
