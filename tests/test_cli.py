@@ -79,7 +79,7 @@ def test_evaluate_errors(tmp_path, capsys):
     assert main(['evaluate', str(a), str(b)]) == 2            # y.png has no SR partner
     assert 'y' in capsys.readouterr().err
     (b/'y.png').unlink()
-    assert main(['evaluate', str(a), str(b), '--metrics', 'psnr_y,bogus']) == 2
+    assert main(['evaluate', str(a), str(b), '--metrics', 'psnr,bogus']) == 2
     assert 'bogus' in capsys.readouterr().err
     assert main(['evaluate', str(a), str(b), '--out', str(tmp_path/'m')]) == 0
     assert (tmp_path/'m'/'metrics.csv').exists()
@@ -94,4 +94,4 @@ def test_demo_console_script(tmp_path):
     assert {'comparison.png', 'metrics.csv', 'sr_bicubic.tif', 'sr_realesrgan.tif', 'lr.tif', 'hr.tif'} <= files
     import pandas as pd
     t = pd.read_csv(tmp_path/'demo'/'metrics.csv', index_col=0)
-    assert t.loc['realesrgan', 'psnr_y'] > 20 and t.loc['bicubic', 'psnr_y'] > 20
+    assert t.loc['realesrgan', 'psnr'] > 20 and t.loc['bicubic', 'psnr'] > 20
