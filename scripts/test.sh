@@ -16,6 +16,6 @@ if [ "$before" != "$after" ]; then
   exit 1
 fi
 echo "== nbdev_test =="
-$bin/nbdev_test --n_workers 2 --timing
+OMP_NUM_THREADS=1 $bin/nbdev_test --n_workers 2 --timing
 echo "== pytest =="
 $bin/python -m pytest -q -m "not gpu" "$@"
