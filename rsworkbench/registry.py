@@ -33,7 +33,7 @@ class MethodSpec:
 
 _REGISTRY: dict[str, MethodSpec] = {}
 # modules that register methods when imported; method modules add themselves here as they land
-BUILTIN_MODULES = ['rsworkbench.models.baselines', 'rsworkbench.texadiff.pipeline', 'rsworkbench.sgdm.pipeline',
+BUILTIN_MODULES = ['rsworkbench.models.baselines', 'rsworkbench.models.train', 'rsworkbench.texadiff.pipeline', 'rsworkbench.sgdm.pipeline',
                    'rsworkbench.slim.pipeline']
 
 def register_method(name:str, # the name users type (`rsw sr --method NAME`)
