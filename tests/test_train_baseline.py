@@ -38,3 +38,11 @@ def test_untrained_equals_bicubic_and_bad_checkpoint(tmp_path):
     r = train_sr(ResidualSRNet(n_blocks=1, n_feats=8), PatchSampler(files, 32, 4), val_pairs(files, 4, 32), None, max_steps=0, device='cpu', progress=False)
     assert abs(r['val'][-1]['gain_db']) < 1e-6
     with pytest.raises(Exception, match='checkpoint'): load_residual_cnn(4, checkpoint=tmp_path)
+
+@pytest.mark.slow
+def test_compare_template(tmp_path, shared):
+    tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'
+    p = run_template(tpl, dict(methods=['bicubic'], val_size=48, metrics=['psnr', 'fsim']), 'compare', out_root=tmp_path, progress=False)
+    m = json.loads((p/'metrics.json').read_text())
+    assert list(m['table']) == ['bicubic'] and set(m['table']['bicubic']) == {'psnr', 'fsim'}   # injected parameters took effect
+    assert m['n_pairs'] >= 1 and 15 < m['table']['bicubic']['psnr'] < 50 and (p/'results.md').exists()
