@@ -95,3 +95,11 @@ def test_demo_console_script(tmp_path):
     import pandas as pd
     t = pd.read_csv(tmp_path/'demo'/'metrics.csv', index_col=0)
     assert t.loc['realesrgan', 'psnr'] > 20 and t.loc['bicubic', 'psnr'] > 20
+
+def test_train_runs_a_template(tmp_path, capsys):
+    assert main(['train', 'tiny_template', '-p', 'scale=2', '-p', 'size=16', '--out-root', str(tmp_path)]) == 0
+    import json
+    run = next((tmp_path/'tiny_template').iterdir())
+    assert json.loads((run/'params.json').read_text())['scale'] == 2       # the -p value reached the template
+    assert main(['train', 'nope_template']) == 2 and 'no experiment template' in capsys.readouterr().err
+    assert main(['train', 'tiny_template', '-p', 'oops']) == 2 and 'NAME=VALUE' in capsys.readouterr().err
