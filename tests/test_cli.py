@@ -103,3 +103,12 @@ def test_train_runs_a_template(tmp_path, capsys):
     assert json.loads((run/'params.json').read_text())['scale'] == 2       # the -p value reached the template
     assert main(['train', 'nope_template']) == 2 and 'no experiment template' in capsys.readouterr().err
     assert main(['train', 'tiny_template', '-p', 'oops']) == 2 and 'NAME=VALUE' in capsys.readouterr().err
+
+def test_scene_command(tmp_path, capsys):
+    out = tmp_path/'scene.tif'
+    assert main(['scene', str(DEMO), str(out), '--method', 'bicubic', '--scale', '2', '--tile', '96', '--overlap', '16']) == 0
+    with rasterio.open(DEMO) as s, rasterio.open(out) as d:
+        assert d.crs == s.crs and (d.width, d.height) == (2 * s.width, 2 * s.height)
+        assert np.allclose(np.array(s.res) / 2, d.res)
+    assert main(['scene', str(DEMO), str(tmp_path/'x.tif'), '--method', 'realesrgan', '--scale', '3']) == 2
+    assert 'does not support scale' in capsys.readouterr().err and not (tmp_path/'x.tif').exists()
