@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the documentation site offline into _docs/: nbdev's notebook processing (without nbdev_proc_nbs' Quarto
+# installer, which needs root and the network), then `smalldocs render` (pure Python, reads the same _quarto.yml).
+# Where Quarto is installed, `nbdev_docs` builds the same site from the same files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+.venv/bin/python - <<'PY'
+from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+from nbdev.serve import proc_nbs
+import nbdev.doclinks
+from nbdev.config import get_config
+cfg = get_config()
+refresh_quarto_yml()                      # nbs/nbdev.yml from settings.ini (our nbs/_quarto.yml is kept)
+nbdev.doclinks._build_modidx()
+nbdev_sidebar.__wrapped__(path=cfg.nbs_path)  # nbs/sidebar.yml
+proc_nbs(cfg.nbs_path, n_workers=0)       # processed copies (show_doc rendered) into _proc/
+PY
+out=${1:-_docs}
+sed -i "s|output-dir: .*|output-dir: ../$out|" _proc/nbdev.yml
+.venv/bin/smalldocs render _proc
+echo "docs site: $(pwd)/$out/index.html"
