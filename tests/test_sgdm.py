@@ -1,0 +1,63 @@
+"SGDM: vector maps on real data, encoder/adapter/UNet/SFlow/pipeline, train → save → load → infer, the templates."
+import warnings
+from pathlib import Path
+import numpy as np, pytest, torch
+from rsworkbench.core import RSWError
+from rsworkbench.data.vectormap import shared_checks, portugal_tiles, rasterize_features, grid_of, VectorMap
+from rsworkbench.data.datasets import bundled_images
+from rsworkbench.registry import get_method, list_methods
+from rsworkbench.sgdm.pipeline import SGDMPipeline, tiny_sgdm, load_sgdm
+from rsworkbench.sgdm.train import image_batches, map_batches, train_stage1, train_stage2
+from rsworkbench.sgdm.sflow import SFlow
+from rsworkbench.experiments import run_template, load_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)
+
+def test_vectormap_real_iou(shared):
+    chk = shared_checks(shared)
+    parking = [v for k, v in chk.items() if k.startswith('robosat_parking_iou')]
+    assert parking and min(parking) >= 0.9, chk      # OSM parking polygons vs OSM-derived masks
+    assert chk['vegas_roads_iou'] >= 0.9, chk         # buffered SpaceNet road lines vs the road mask
+    tiles = portugal_tiles(shared)
+    assert len(tiles) == 8 and all(m.classes.shape == (256, 256) for _, m in tiles)
+    assert any('building' in m.present for _, m in tiles) and all('road' in m.present for _, m in tiles)
+
+def test_vectormap_bad_input(shared):
+    from rsworkbench.data.io import read_raster
+    img = read_raster(shared/'whu_building'/'train'/'image'/sorted(p.name for p in (shared/'whu_building'/'train'/'image').iterdir())[0])
+    with pytest.raises(RSWError, match='no CRS'): grid_of(img)
+    with pytest.raises(RSWError, match='not found'): rasterize_features(shared/'nope.geojson', None)
+
+def test_train_save_load_infer(tmp_path):
+    pipe = tiny_sgdm()
+    b = image_batches(bundled_images()[:2], hr_size=64, scale=16, seed=0)
+    r = train_stage1(pipe, b, tmp_path, steps=2)
+    assert r['step'] == 2 and np.isfinite(r['losses']).all()
+    train_stage2(pipe, [next(b)[1] for _ in range(3)], tmp_path, steps=5)
+    up = load_sgdm(16, checkpoint=tmp_path/'checkpoint', num_inference_steps=2)
+    lr = next(b)[0]
+    sr = up.upscale(lr)
+    assert sr.shape == (1, 3, 64, 64) and torch.isfinite(sr).all()
+    torch.testing.assert_close(sr, pipe(lr, 16, style='sflow', num_inference_steps=2).images, atol=1e-5, rtol=0)
+    with pytest.raises(RSWError, match='missing weights'): load_sgdm(16, checkpoint=tmp_path/'nope')
+
+def test_registry_and_styles():
+    spec = list_methods()['sgdm']
+    assert spec.scales == (16, 32) and spec.demo is False
+    with pytest.warns(UserWarning, match='RANDOM'): up = get_method('sgdm', 32, num_inference_steps=2)
+    assert up.upscale(torch.zeros(1, 3, 2, 2)).shape == (1, 3, 64, 64)
+    pipe = tiny_sgdm(); lr = torch.rand(1, 3, 4, 4) * 2 - 1
+    vm = VectorMap(np.zeros((64, 64), np.uint8)); vm.classes[:20] = 1
+    a = pipe(lr, 16, vm, style='sflow', seed=1, num_inference_steps=2)
+    b = pipe(lr, 16, vm, style=torch.rand(1, 3, 24, 40) * 2 - 1, num_inference_steps=2)
+    c = pipe(lr, 16, None, style='none', num_inference_steps=2)
+    assert a.style_mean.shape == (1, 8) and b.style_mean is not None and c.style_mean is None and c.map_rgb is None
+
+@pytest.mark.slow
+def test_train_template_params_take_effect(tmp_path):
+    p = run_template(ROOT/'nbs'/'experiments'/'91_sgdm_train.ipynb',
+                     dict(steps=2, flow_steps=3, n_styles=2, eval_steps=2, maps=False, scale=32), 'sgdm_train', out_root=tmp_path, progress=False)
+    m = load_metrics(p)
+    assert m['steps'] == 2 and m['scale'] == 32 and m['used_maps'] is False and np.isfinite(m['psnr_y'])
+    assert (p/'checkpoint'/'model_index.json').exists()
