@@ -1,5 +1,6 @@
 "Whole-scene SR on real GeoTIFFs: georeferencing, nodata, resume byte-identical, tiling equals untiled, seams, OOM back-off, bad input."
-import json, time
+import errno, json, os, time
+from pathlib import Path
 import numpy as np
 import pytest, rasterio, torch
 import torch.nn.functional as F
@@ -191,3 +192,78 @@ def test_dask_two_workers_same_output(rgb, tmp_path):
     two = run_scene(src, tmp_path/'two.tif', 'bicubic', batch=2, workers=2, **FAST)
     assert two['workers'] == 2 and two['windows_done'] == one['windows_done']
     assert np.array_equal(read(tmp_path/'one.tif')[0], read(tmp_path/'two.tif')[0])
+
+def test_output_not_writable(rgb, tmp_path):
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 40, 50)
+    if Path('/proc').is_dir():  # writable for no one, root included (os.access would say yes to root)
+        with pytest.raises(RSWError, match='not writable'): run_scene(src, '/proc/o.tif', Interp(2), **FAST)
+        with pytest.raises(RSWError, match='cannot create the output folder'): run_scene(src, '/proc/rsw/o.tif', Interp(2), **FAST)
+    if os.geteuid() != 0:
+        ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o500)
+        try:
+            with pytest.raises(RSWError, match='not writable'): run_scene(src, ro/'o.tif', Interp(2), **FAST)
+        finally: ro.chmod(0o700)
+
+def enospc(*a, **k): raise OSError(errno.ENOSPC, 'No space left on device')
+
+def test_disk_full_while_writing_removes_partial(rgb, tmp_path, monkeypatch):
+    "A failing window write (what GDAL raises on ENOSPC, checked on a real 3 MB tmpfs by hand) -> clear error, no partial files."
+    src = crop(rgb, tmp_path/'in.tif', 0, 0, 300, 260)
+    import rsworkbench.scene as sc
+    real, n = sc._from_model, []
+    def flaky(*a, **k):
+        n.append(1)
+        if len(n) > 3: enospc()
+        return real(*a, **k)
+    monkeypatch.setattr(sc, '_from_model', flaky)
+    with pytest.raises(RSWError, match='disk full') as e: run_scene(src, tmp_path/'o.tif', Interp(2), batch=2, **FAST)
+    assert 'partial output was removed' in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in.tif']
+    monkeypatch.setattr(sc, '_from_model', real)
+    real_w, m = sc.atomic_write_text, []
+    def sidecar(p, t):
+        m.append(1)
+        if len(m) == 3: enospc()  # the initial sidecar and one batch went through
+        real_w(p, t)
+    monkeypatch.setattr(sc, 'atomic_write_text', sidecar)
+    with pytest.raises(RSWError, match='disk full'): run_scene(src, tmp_path/'o.tif', Interp(2), batch=2, **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in.tif']
+
+def test_disk_full_in_cog_step_keeps_windows_and_resumes(rgb, tmp_path, monkeypatch):
+    src = crop(rgb, tmp_path/'in.tif', 0, 0, 300, 260)
+    run_scene(src, tmp_path/'ref.tif', Interp(2), **FAST)
+    import rsworkbench.scene as sc
+    real = sc._finalize
+    def full(partial, out):
+        with sc.atomic_path(out) as tmp: tmp.write_bytes(b'half a COG'); enospc()
+    monkeypatch.setattr(sc, '_finalize', full)
+    with pytest.raises(RSWError, match='disk full') as e: run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
+    assert 'run the same command again' in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in.tif', 'o.partial.json', 'o.partial.tif', 'ref.tif']  # no o.tif, no temp file
+    monkeypatch.setattr(sc, '_finalize', real)
+    s = run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
+    assert s['windows_done'] == 0 and s['windows_resumed'] == s['windows']  # only the COG step was redone
+    assert np.array_equal(read(tmp_path/'ref.tif')[0], read(tmp_path/'o.tif')[0])
+
+def test_synthetic_scene_bounded_and_real(tmp_path):
+    from rsworkbench.scene import synthetic_scene, BENCH_SOURCE
+    from rsworkbench.core import data_dir
+    p = synthetic_scene(tmp_path/'s.tif', 3000, 2100, strip=128)
+    with rasterio.open(p) as d, rasterio.open(data_dir()/BENCH_SOURCE) as s:
+        assert d.shape == (3000, 2100) and d.crs == s.crs and d.res == s.res and d.profile['tiled']
+        a, b = d.read(window=Window(0, 0, 934, 723)), s.read([1, 2, 3])
+        assert np.array_equal(a, b)  # real imagery, not noise
+        c = d.read(window=Window(934, 723, 934, 723))
+        assert np.array_equal(c, b[:, ::-1, ::-1])  # mirrored repeats: no seams
+
+@pytest.mark.slow
+def test_scene_benchmark_small(tmp_path):
+    from rsworkbench.scene import scene_row
+    from rsworkbench.registry import list_methods
+    if 'bicubic' not in list_methods(): pytest.skip("'bicubic' not registered")
+    r = scene_row('bicubic', 2, size=(300, 420), workdir=tmp_path, tile=128, overlap=16)
+    assert r['kind'] == 'scene' and r['windows'] == 12 and r['output_mpx'] == pytest.approx(4 * 0.3 * 0.42)
+    assert 0 < r['peak_rss_mb'] < 4096 and r['input_mpx_per_s'] > 0 and r['output_mb'] > 0 and r['cog']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['synthetic_300x420.tif']  # output removed, scene cached
+    with pytest.raises(RSWError, match='registered method name'): scene_row(Interp(2), 2, size=64, workdir=tmp_path)
+    with pytest.raises(RSWError, match='GiB free'): scene_row('bicubic', 4, size=10**7, workdir=tmp_path)
