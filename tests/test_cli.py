@@ -112,3 +112,10 @@ def test_scene_command(tmp_path, capsys):
         assert np.allclose(np.array(s.res) / 2, d.res)
     assert main(['scene', str(DEMO), str(tmp_path/'x.tif'), '--method', 'realesrgan', '--scale', '3']) == 2
     assert 'does not support scale' in capsys.readouterr().err and not (tmp_path/'x.tif').exists()
+
+def test_map_command(tmp_path):
+    pytest.importorskip('offlinefolium')
+    assert main(['sr', str(DEMO), str(tmp_path/'sr.tif'), '--scale', '2']) == 0
+    assert main(['map', str(DEMO), str(tmp_path/'sr.tif'), str(tmp_path/'m.html'), '--max-side', '256']) == 0
+    html = (tmp_path/'m.html').read_text()
+    assert 'leaflet' in html.lower() and 'https://cdn' not in html
