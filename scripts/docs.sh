@@ -18,6 +18,7 @@ nbdev_sidebar.__wrapped__(path=cfg.nbs_path)  # nbs/sidebar.yml
 proc_nbs(cfg.nbs_path, n_workers=0)       # processed copies (show_doc rendered) into _proc/
 PY
 out=${1:-_docs}
-sed -i "s|output-dir: .*|output-dir: ../$out|" _proc/nbdev.yml
+case "$out" in /*) dest="$out" ;; *) dest="../$out" ;; esac   # output-dir is relative to _proc/
+sed -i "s|output-dir: .*|output-dir: $dest|" _proc/nbdev.yml
 .venv/bin/smalldocs render _proc
-echo "docs site: $(pwd)/$out/index.html"
+echo "docs site: $(cd _proc && cd "$dest" && pwd)/index.html"
