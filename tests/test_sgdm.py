@@ -2,12 +2,12 @@
 import warnings
 from pathlib import Path
 import numpy as np, pytest, torch
-from rsworkbench.core import RSWError
-from rsworkbench.data.vectormap import shared_checks, portugal_tiles, rasterize_features, grid_of, VectorMap
+from rsworkbench.core import RSWError, shared_data_dir
+from rsworkbench.data.vectormap import shared_checks, whu_checks, portugal_tiles, mask_pairs, rasterize_features, grid_of, VectorMap
 from rsworkbench.data.datasets import bundled_images
 from rsworkbench.registry import get_method, list_methods
 from rsworkbench.sgdm.pipeline import SGDMPipeline, tiny_sgdm, load_sgdm
-from rsworkbench.sgdm.train import image_batches, map_batches, train_stage1, train_stage2
+from rsworkbench.sgdm.train import image_batches, map_batches, train_stage1, train_stage2, sgdm_pairs, split_pairs, evaluate_sgdm
 from rsworkbench.sgdm.sflow import SFlow
 from rsworkbench.experiments import run_template, load_metrics
 
@@ -22,6 +22,11 @@ def test_vectormap_real_iou(shared):
     tiles = portugal_tiles(shared)
     assert len(tiles) == 8 and all(m.classes.shape == (256, 256) for _, m in tiles)
     assert any('building' in m.present for _, m in tiles) and all('road' in m.present for _, m in tiles)
+    whu = whu_checks(shared)                          # WHU footprint masks -> polygons -> rasterized back
+    assert len(whu) == 4 and min(whu.values()) >= 0.99, whu
+    pairs = sgdm_pairs(True, shared)                  # OSM tiles + mask maps, all on their image grids
+    assert len(pairs) == len(tiles) + len(mask_pairs(shared)) == 12
+    assert all(vm.classes.shape == tuple(img.shape[-2:]) for img, vm in pairs)
 
 def test_vectormap_bad_input(shared):
     from rsworkbench.data.io import read_raster
@@ -57,7 +62,26 @@ def test_registry_and_styles():
 @pytest.mark.slow
 def test_train_template_params_take_effect(tmp_path):
     p = run_template(ROOT/'nbs'/'experiments'/'91_sgdm_train.ipynb',
-                     dict(steps=2, flow_steps=3, n_styles=2, eval_steps=2, maps=False, scale=32), 'sgdm_train', out_root=tmp_path, progress=False)
+                     dict(steps=2, flow_steps=3, n_styles=2, n_eval=2, eval_steps=2, maps=False, scale=32, fuse='concat', figure_seeds=[5]),
+                     'sgdm_train', out_root=tmp_path, progress=False)
     m = load_metrics(p)
-    assert m['steps'] == 2 and m['scale'] == 32 and m['used_maps'] is False and np.isfinite(m['psnr_y'])
-    assert (p/'checkpoint'/'model_index.json').exists()
+    assert m['steps'] == 2 and m['scale'] == 32 and m['fuse'] == 'concat' and m['used_maps'] is False and np.isfinite(m['psnr_y'])
+    assert (p/'checkpoint'/'model_index.json').exists() and (p/'samples'/'figure.png').exists()
+    assert SGDMPipeline.from_pretrained(str(p/'checkpoint')).encoder.config.fuse == 'concat'
+    assert 'figure_seeds = [5]' in (p/'executed.ipynb').read_text()  # injected
+    if shared_data_dir() is not None:  # the real Sentinel-2 LR (WorldStrat) was super-resolved too
+        assert np.isfinite(m['psnr_y_real_lr']) and np.isfinite(m['psnr_y_real_lr_bicubic'])
+
+@pytest.mark.slow
+def test_ablation_template_params_take_effect(tmp_path):
+    p = run_template(ROOT/'nbs'/'experiments'/'92_sgdm_ablations.ipynb',
+                     dict(out_root=str(tmp_path), fuse_variants=['spade'], style_variants=['gt', 'sflow'], map_variants=['aligned', 'shuffled'],
+                          steps=1, flow_steps=2, n_styles=2, n_eval=2, eval_steps=1, scale=16),
+                     'sgdm_ablations', out_root=tmp_path, progress=False)
+    m = load_metrics(p)
+    assert m['n_rows'] == 5 and m['n_train_runs'] == 1 and m['scale'] == 16 and m['n_eval'] == 2
+    assert set(m['table']) == {'fusion/spade', 'style/gt', 'style/sflow', 'map/aligned', 'map/shuffled'}
+    assert m['table']['fusion/spade']['paper_lpips'] == 0.4344 and m['table']['map/shuffled']['map'] == 'shuffled'
+    assert all(np.isfinite(r['psnr']) for r in m['table'].values()) and (p/'ablations.csv').exists()
+    train_runs = list((tmp_path/'sgdm_ablation_train').iterdir())
+    assert len(train_runs) == 1 and load_metrics(train_runs[0])['steps'] == 1

@@ -70,7 +70,7 @@ def _describe(props):
     tags = [f"{k}={v}" for k, v in props.items() if _ok(v) and k in ('class', 'boundary', 'natural', 'landuse', 'man_made', 'amenity', 'leisure', 'place', 'barrier')]
     return ','.join(tags) or 'untagged'
 
-# %% ../../nbs/13_data.vectormap.ipynb #8d90c43f
+# %% ../../nbs/13_data.vectormap.ipynb #5107ae84
 @dataclass
 class Grid:
     "The pixel grid an image lives on."
@@ -87,7 +87,7 @@ class Grid:
         a = self.affine; sx, sy = math.hypot(a.a, a.d), math.hypot(a.b, a.e)
         crs = CRS.from_user_input(self.crs)
         if crs.is_geographic:
-            lat = (a * (self.width / 2, self.height / 2))[1]
+            lat = (a @ (self.width / 2, self.height / 2))[1]
             return sy * 111_320, sx * 111_320 * max(math.cos(math.radians(lat)), 1e-6)
         f = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.
         return sy * f, sx * f
