@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the documentation site offline into _docs/: nbdev's notebook processing (without nbdev_proc_nbs' Quarto
 # installer, which needs root and the network), then `smalldocs render` (pure Python, reads the same _quarto.yml).
-# Where Quarto is installed, `nbdev_docs` builds the same site from the same files.
+# Where Quarto is installed, `nbdev_docs` builds the same site from the same files. API cross-links, which nbdev points at
+# the published site (doc_host), are then pointed at the offline site's own pages (scripts/docs_links.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
@@ -21,4 +22,6 @@ out=${1:-_docs}
 case "$out" in /*) dest="$out" ;; *) dest="../$out" ;; esac   # output-dir is relative to _proc/
 sed -i "s|output-dir: .*|output-dir: $dest|" _proc/nbdev.yml
 .venv/bin/smalldocs render _proc
-echo "docs site: $(cd _proc && cd "$dest" && pwd)/index.html"
+site=$(cd _proc && cd "$dest" && pwd)
+.venv/bin/python scripts/docs_links.py _proc "$site"
+echo "docs site: $site/index.html"

@@ -31,6 +31,16 @@ def test_site_pages(site):
     assert 'rsworkbench' in (site/'index.html').read_text()
     assert (site/TUTORIAL).exists()
 
+@pytest.mark.slow
+def test_api_cross_links_stay_on_site(site):
+    "nbdev's symbol links (to doc_host) are pointed at the site's own pages by scripts/docs_links.py."
+    from nbdev.config import get_config
+    cfg = get_config(path=repo_root()); base = cfg.doc_host.rstrip('/') + '/' + cfg.doc_baseurl.strip('/')
+    off = [(p.name, m) for p in _pages(site) for m in re.findall(r'href="(' + re.escape(base) + r'[^"]*)"', p.read_text(errors='replace'))]
+    assert not off, off[:10]
+    page = (site/'21_models.baselines.html').read_text()
+    assert 'href="21_models.baselines.html#rrdbnet"' in page or 'href="#rrdbnet"' in page
+
 # ---------------------------------------------------------------- links and resources (static, every page)
 
 class _Refs(HTMLParser):
