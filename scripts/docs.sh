@@ -17,6 +17,18 @@ refresh_quarto_yml()                      # nbs/nbdev.yml from settings.ini (our
 nbdev.doclinks._build_modidx()
 nbdev_sidebar.__wrapped__(path=cfg.nbs_path)  # nbs/sidebar.yml
 proc_nbs(cfg.nbs_path, n_workers=0)       # processed copies (show_doc rendered) into _proc/
+# the tour and the tutorials are committed without outputs: run them here so their pages carry their figures
+import os
+from pathlib import Path
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+for p in [Path('_proc/index.ipynb'), *sorted(Path('_proc/tutorials').glob('*.ipynb'))]:
+    nb = read_nb(p); cwd = os.getcwd()
+    try:
+        os.chdir(p.parent); CaptureShell().run_all(nb, exc_stop=True)
+    except Exception as e: raise SystemExit(f"docs: running {p.name} failed: {e}")
+    finally: os.chdir(cwd)
+    write_nb(nb, p); print(f"executed {p}")
 PY
 out=${1:-_docs}
 case "$out" in /*) dest="$out" ;; *) dest="../$out" ;; esac   # output-dir is relative to _proc/
