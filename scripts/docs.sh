@@ -36,4 +36,5 @@ sed -i "s|output-dir: .*|output-dir: $dest|" _proc/nbdev.yml
 .venv/bin/smalldocs render _proc
 site=$(cd _proc && cd "$dest" && pwd)
 .venv/bin/python scripts/docs_links.py _proc "$site"
+.venv/bin/python scripts/docs_offline.py "$site"
 echo "docs site: $site/index.html"
