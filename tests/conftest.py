@@ -17,3 +17,10 @@ def shared():
     d = shared_data_dir()
     if d is None: pytest.skip('../shared/data is absent')
     return d
+
+@pytest.fixture
+def one_thread():
+    "Tiny tensors: one thread is faster and steadier on a shared CPU."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -20,12 +20,6 @@ def _tiny_unet():
 TINY_CTRL = dict(lr_embed=(8, 8, 16), mask_embed=(8, 8, 8), latent_embed=(8, 8), image_blocks=(16, 16), cond_blocks=(8, 8),
                  time_proj_dim=16, time_embed_dim=32, sft_hidden=8, out_channels=32, norm_num_groups=4, mid_blocks=1)
 
-@pytest.fixture
-def one_thread():
-    "Tiny tensors: one thread is faster and steadier on a shared CPU."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 def test_rtdm_to_loss_control_and_sampling(one_thread):
     from diffusers import DDIMScheduler

@@ -7,12 +7,6 @@ from rsworkbench.core import RSWError
 ROOT = Path(__file__).resolve().parents[1]
 EXP = ROOT/'nbs'/'experiments'
 
-@pytest.fixture
-def one_thread():
-    "Tiny tensors: one thread is faster and steadier on a shared CPU."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 @pytest.mark.parametrize('name', ['pipeline', 'train'])
 def test_import(name):
