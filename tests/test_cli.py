@@ -113,6 +113,24 @@ def test_scene_command(tmp_path, capsys):
     assert main(['scene', str(DEMO), str(tmp_path/'x.tif'), '--method', 'realesrgan', '--scale', '3']) == 2
     assert 'does not support scale' in capsys.readouterr().err and not (tmp_path/'x.tif').exists()
 
+@pytest.mark.filterwarnings('ignore:.*RANDOM weights')
+def test_scene_method_options(tmp_path, capsys):
+    "-O NAME=VALUE reaches the method's factory (here: the student's in-window latent tiling)."
+    small = tmp_path/'small.tif'
+    with rasterio.open(DEMO) as s:
+        prof = dict(s.profile, width=48, height=40, transform=s.window_transform(rasterio.windows.Window(0, 0, 48, 40)))
+        with rasterio.open(small, 'w', **prof) as d: d.write(s.read(window=rasterio.windows.Window(0, 0, 48, 40)))
+    outs = {}
+    for name, extra in (('whole', []), ('tiled', ['-O', 'latent_tile=8', '-O', 'latent_overlap=4'])):
+        outs[name] = tmp_path/f'{name}.tif'
+        assert main(['scene', str(small), str(outs[name]), '--method', 'slim-student', '--tile', '64', '--overlap', '8', *extra]) == 0
+    with rasterio.open(outs['whole']) as a, rasterio.open(outs['tiled']) as b:
+        assert a.shape == b.shape == (160, 192) and a.crs == b.crs and not np.array_equal(a.read(), b.read())
+    assert main(['scene', str(small), str(tmp_path/'x.tif'), '--method', 'slim-student', '-O', 'latent_tile']) == 2
+    assert 'NAME=VALUE' in capsys.readouterr().err and not (tmp_path/'x.tif').exists()
+    assert main(['scene', str(small), str(tmp_path/'y.tif'), '--method', 'slim-student', '-O', 'latent_tile=5']) == 2
+    assert 'multiples of 2' in capsys.readouterr().err and not (tmp_path/'y.tif').exists()
+
 def test_map_command(tmp_path):
     pytest.importorskip('offlinefolium')
     assert main(['sr', str(DEMO), str(tmp_path/'sr.tif'), '--scale', '2']) == 0

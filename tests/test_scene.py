@@ -267,3 +267,26 @@ def test_scene_benchmark_small(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['synthetic_300x420.tif']  # output removed, scene cached
     with pytest.raises(RSWError, match='registered method name'): scene_row(Interp(2), 2, size=64, workdir=tmp_path)
     with pytest.raises(RSWError, match='GiB free'): scene_row('bicubic', 4, size=10**7, workdir=tmp_path)
+
+@pytest.mark.filterwarnings('ignore:.*RANDOM weights')
+@pytest.mark.parametrize('method,opts', [('slim-student', {}), ('texadiff', dict(num_inference_steps=2)), ('slim-teacher', {})])
+def test_diffusion_methods_tile_inside_windows(rgb, tmp_path, method, opts):
+    "A diffusion method in a scene job, with its window tiled in latent space and decoded in tiles, via `options`."
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 40, 48)              # one 40x48 window -> 160x192 output, 20x24 latents
+    job = dict(scale=4, tile=64, overlap=8, progress=False)
+    whole = run_scene(src, tmp_path/'whole.tif', method, options=opts, **job)
+    tiled = run_scene(src, tmp_path/'tiled.tif', method, options=dict(opts, latent_tile=8, latent_overlap=4), **job)
+    assert whole['windows'] == tiled['windows'] == 1
+    a, pa, ba = read(tmp_path/'whole.tif')[:3]
+    b, pb, bb = read(tmp_path/'tiled.tif')[:3]
+    assert a.shape == b.shape == (3, 160, 192) and pa['crs'] == pb['crs'] and tuple(ba) == tuple(bb)
+    assert not np.array_equal(a, b)                                  # the option reached the method: it ran tiled
+    one = run_scene(src, tmp_path/'one.tif', method, options=dict(opts, latent_tile=32), **job)
+    assert np.array_equal(read(tmp_path/'one.tif')[0], a)           # a latent tile covering the window is the untiled run
+    with pytest.raises(RSWError, match='multiples of 2'):
+        run_scene(src, tmp_path/'bad.tif', method, options=dict(opts, latent_tile=7), **job)
+    assert not (tmp_path/'bad.tif').exists()
+
+def test_options_need_a_method_name(rgb, tmp_path):
+    with pytest.raises(RSWError, match='options apply to a method given by name'):
+        run_scene(rgb, tmp_path/'o.tif', Interp(2), options=dict(latent_tile=8), **FAST)
