@@ -1,4 +1,6 @@
 "SlimDiffSR training: teacher (estimator warm-up, LoRA, predictor, GAN) 2 steps → save → distil the student from the saved folder → load → infer through the registry; papermill runs of the three templates with tiny parameters."
+import json
+from pathlib import Path
 import math, warnings
 import pytest
 import torch
@@ -56,10 +58,11 @@ def test_templates_tiny(tmp_path):
     m1 = load_metrics(run_template('nbs/experiments/81_slim_train_teacher.ipynb', p1, 'slim_teacher', out_root=tmp_path, progress=False))
     assert m1['params']['alpha_mode'] == 'variance' and m1['alpha_mode'] == 'variance'      # injected, not the default 'predictor'
     assert m1['steps'] == 2 and m1['params']['max_steps'] == 2 and m1['discriminator'] == 'conv'
-    p2 = dict(base, teacher=m1['checkpoint'], variant='no_qgam', distill='mse', max_steps=2, threads=1)
+    p2 = dict(base, teacher=m1['checkpoint'], variant='no_qgam', distill='mse', max_steps=2, threads=1, residual=True)
     m2 = load_metrics(run_template('nbs/experiments/82_slim_distill.ipynb', p2, 'slim_distill', out_root=tmp_path, progress=False))
     assert m2['distill'] == 'mse' and m2['mmd'] == 0 and m2['mse'] > 0 and m2['steps'] == 2
     assert m2['n_attention_maps'] == 0                        # the no-QGAM variant took effect
+    assert json.loads((Path(m2['checkpoint'])/'net'/'config.json').read_text())['residual'] is True   # and the residual student
     p3 = dict(base, variants=['full', 'no_dsc', 'distill_none'], max_steps=1, sd21_counts=False)
     m3 = load_metrics(run_template('nbs/experiments/83_slim_ablations.ipynb', p3, 'slim_ablations', out_root=tmp_path, progress=False))
     assert set(m3['rows']) == {'full', 'no_dsc', 'distill_none'} and m3['params']['variants'] == p3['variants']
