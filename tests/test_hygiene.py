@@ -87,3 +87,10 @@ def test_every_module_imports():
         try: importlib.import_module(name)
         except Exception as e: failed[name] = f'{type(e).__name__}: {e}'
     assert not failed, failed
+
+@pytest.mark.parametrize('tpl', TEMPLATES, ids=lambda p: p.name)
+def test_papermill_parses_every_parameter(tpl):
+    "papermill's own parser sees every parameter (a line it cannot parse still runs, but `inspect_notebook` and its warnings lose it)."
+    import papermill as pm
+    from rsworkbench.experiments import template_params
+    assert set(pm.inspect_notebook(str(tpl))) == set(template_params(tpl))
