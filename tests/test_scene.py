@@ -272,7 +272,7 @@ def test_scene_benchmark_small(tmp_path):
 @pytest.mark.parametrize('method,opts', [('slim-student', {}), ('texadiff', dict(num_inference_steps=2)), ('slim-teacher', {})])
 def test_diffusion_methods_tile_inside_windows(rgb, tmp_path, method, opts):
     "A diffusion method in a scene job, with its window tiled in latent space and decoded in tiles, via `options`."
-    src = crop(rgb, tmp_path/'in.tif', 300, 300, 40, 48)              # one 40x48 window -> 160x192 output, 20x24 latents
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 40, 48)              # one 40x48 window -> 160x192 output, 20x24 latents at x8
     job = dict(scale=4, tile=64, overlap=8, progress=False)
     whole = run_scene(src, tmp_path/'whole.tif', method, options=opts, **job)
     tiled = run_scene(src, tmp_path/'tiled.tif', method, options=dict(opts, latent_tile=8, latent_overlap=4), **job)
@@ -281,7 +281,7 @@ def test_diffusion_methods_tile_inside_windows(rgb, tmp_path, method, opts):
     b, pb, bb = read(tmp_path/'tiled.tif')[:3]
     assert a.shape == b.shape == (3, 160, 192) and pa['crs'] == pb['crs'] and tuple(ba) == tuple(bb)
     assert not np.array_equal(a, b)                                  # the option reached the method: it ran tiled
-    one = run_scene(src, tmp_path/'one.tif', method, options=dict(opts, latent_tile=32), **job)
+    one = run_scene(src, tmp_path/'one.tif', method, options=dict(opts, latent_tile=128), **job)  # 128 latents cover the window at x8 (20x24) and x2 (80x96, the shipped student)
     assert np.array_equal(read(tmp_path/'one.tif')[0], a)           # a latent tile covering the window is the untiled run
     with pytest.raises(RSWError, match='multiples of 2'):
         run_scene(src, tmp_path/'bad.tif', method, options=dict(opts, latent_tile=7), **job)
