@@ -6,7 +6,7 @@ from rsworkbench.core import RSWError, shared_data_dir
 from rsworkbench.data.vectormap import shared_checks, whu_checks, portugal_tiles, mask_pairs, rasterize_features, grid_of, VectorMap
 from rsworkbench.data.datasets import bundled_images
 from rsworkbench.registry import get_method, list_methods
-from rsworkbench.sgdm.pipeline import SGDMPipeline, tiny_sgdm, load_sgdm
+from rsworkbench.sgdm.pipeline import SGDMPipeline, tiny_sgdm, load_sgdm, SHIPPED_SGDM
 from rsworkbench.sgdm.train import image_batches, map_batches, train_stage1, train_stage2, sgdm_pairs, split_pairs, evaluate_sgdm
 from rsworkbench.sgdm.sflow import SFlow
 from rsworkbench.experiments import run_template, load_metrics
@@ -49,8 +49,8 @@ def test_train_save_load_infer(tmp_path):
 
 def test_registry_and_styles():
     spec = list_methods()['sgdm']
-    assert spec.scales == (16, 32) and spec.demo is False
-    with pytest.warns(UserWarning, match='RANDOM'): up = get_method('sgdm', 32, num_inference_steps=2)
+    assert spec.scales == (16, 32) and spec.demo is (SHIPPED_SGDM/'model_index.json').exists()
+    with pytest.warns(UserWarning, match='RANDOM'): up = get_method('sgdm', 32, num_inference_steps=2, size='tiny')
     assert up.upscale(torch.zeros(1, 3, 2, 2)).shape == (1, 3, 64, 64)
     pipe = tiny_sgdm(); lr = torch.rand(1, 3, 4, 4) * 2 - 1
     vm = VectorMap(np.zeros((64, 64), np.uint8)); vm.classes[:20] = 1

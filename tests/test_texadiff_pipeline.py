@@ -56,7 +56,7 @@ def test_bad_inputs(tmp_path, one_thread):
     (tmp_path/'model_index.json').write_text('{"_class_name": "TexADiffPipeline"}')
     with pytest.raises(RSWError, match='could not load'): load_texadiff(checkpoint=tmp_path)
     with pytest.raises(RSWError, match='no weights for the unet'): build_pipeline('sdxl', weights_dir=tmp_path)
-    with pytest.warns(UserWarning, match='RANDOM weights'): load_texadiff()
+    with pytest.warns(UserWarning, match='RANDOM weights'): load_texadiff(size='tiny')
 
 def _run(tpl, params, exp, root):
     from rsworkbench.experiments import run_template, load_metrics
