@@ -1,0 +1,40 @@
+"""Copy a trained TexADiff or SGDM pipeline into the package as its embedded default.
+
+    python scripts/ship_pipeline.py texadiff outputs/texadiff_f2/<run>/checkpoint --predictor outputs/texadiff_pred_f2/<run>/checkpoint \
+        --spacing trailing --steps 2
+
+Loads the checkpoint, optionally swaps in a trained RTDM predictor (TexADiff), sets the scheduler's timestep spacing and the
+pipeline's `default_steps`, and writes fp32 safetensors to rsworkbench/assets/<name>_x<scale> (replaced as a whole, atomically).
+"""
+import argparse, shutil, tempfile
+from pathlib import Path
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('method', choices=['texadiff', 'sgdm'])
+    ap.add_argument('checkpoint')
+    ap.add_argument('--predictor', help='RTDMPredictor folder (71_texadiff_train_predictor: <run>/checkpoint)')
+    ap.add_argument('--spacing', choices=['leading', 'trailing', 'linspace'], help="the scheduler's timestep_spacing")
+    ap.add_argument('--steps', type=int, help='default_steps saved with the pipeline')
+    a = ap.parse_args()
+    from rsworkbench.texadiff.pipeline import TexADiffPipeline, SHIPPED_TEXADIFF
+    from rsworkbench.texadiff.rtdm import RTDMPredictor
+    from rsworkbench.sgdm.pipeline import SGDMPipeline, SHIPPED_SGDM
+    cls, dest = (TexADiffPipeline, SHIPPED_TEXADIFF) if a.method == 'texadiff' else (SGDMPipeline, SHIPPED_SGDM)
+    pipe = cls.from_pretrained(a.checkpoint)
+    if a.predictor:
+        if a.method != 'texadiff': raise SystemExit('--predictor is for texadiff')
+        pipe.register_modules(predictor=RTDMPredictor.from_pretrained(a.predictor))
+    if a.spacing: pipe.register_modules(scheduler=type(pipe.scheduler).from_config(pipe.scheduler.config, timestep_spacing=a.spacing))
+    if a.steps: pipe.register_to_config(default_steps=a.steps)
+    readme = dest/'README.md'
+    keep = readme.read_text() if readme.exists() else None
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent))
+    pipe.save_pretrained(str(tmp), safe_serialization=True)
+    if keep is not None: (tmp/'README.md').write_text(keep)
+    if dest.exists(): shutil.rmtree(dest)
+    tmp.rename(dest)
+    size = sum(f.stat().st_size for f in dest.rglob('*') if f.is_file())
+    print(f"{dest}: {size / 1e6:.1f} MB")
+
+if __name__ == '__main__': main()
