@@ -62,7 +62,9 @@ def sgdm(a):
     samples = [next(eb) for _ in range(a.n_batches)]
     modes = [('style', s, 'aligned') for s in ('gt', 'random_ref', 'sflow', 'none')] + [('map', 'gt', m) for m in ('aligned', 'shuffled', 'none')]
     d = pipe.config.default_steps
-    rows = {'bicubic': [], **{f'{k} {v if k == "style" else m}': [] for k, v, m in modes}, **{f'steps {n} (sflow, aligned)': [] for n in sorted({1, 2, 4, d, 50})}}
+    temps = (0.0, 0.5, 1.0)
+    rows = {'bicubic': [], **{f'{k} {v if k == "style" else m}': [] for k, v, m in modes}, **{f'style sflow, temperature {T:g}': [] for T in temps},
+            **{f'steps {n} (sflow, aligned)': [] for n in sorted({1, 2, 4, d, 50})}}
     for s in range(a.seeds):
         for i, (lr, hr, _) in enumerate(samples):
             H = from_pm1(hr)
@@ -71,9 +73,13 @@ def sgdm(a):
                 m, sty = sgdm_inputs(samples, i, st, mp)
                 rows[f'{k} {st if k == "style" else mp}'].append(metrics_of(from_pm1(pipe(lr, 16, m, style=sty, seed=1000 * s + i).images), H, METRICS))
             m, sty = sgdm_inputs(samples, i, 'sflow', 'aligned')
+            for T in temps:
+                st = pipe.sflow.sample(1, seed=1000 * s + i, temperature=T)
+                rows[f'style sflow, temperature {T:g}'].append(metrics_of(from_pm1(pipe(lr, 16, m, style=st, seed=1000 * s + i).images), H, METRICS))
             for n in sorted({1, 2, 4, d, 50}):
                 rows[f'steps {n} (sflow, aligned)'].append(metrics_of(from_pm1(pipe(lr, 16, m, style=sty, num_inference_steps=n, seed=1000 * s + i).images), H, METRICS))
-    return {k: mean_rows(v) for k, v in rows.items() if v}, dict(default_steps=d, crops=a.n_batches, patch=a.patch, seeds=a.seeds, holdout_pairs=a.holdout)
+    return {k: mean_rows(v) for k, v in rows.items() if v}, dict(default_steps=d, style_temperature=pipe.config.style_temperature, crops=a.n_batches,
+                                                                 patch=a.patch, seeds=a.seeds, holdout_pairs=a.holdout)
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -16,6 +16,7 @@ def main():
     ap.add_argument('--predictor', help='RTDMPredictor folder (71_texadiff_train_predictor: <run>/checkpoint)')
     ap.add_argument('--spacing', choices=['leading', 'trailing', 'linspace'], help="the scheduler's timestep_spacing")
     ap.add_argument('--steps', type=int, help='default_steps saved with the pipeline')
+    ap.add_argument('--style-temperature', type=float, help='SGDM: SFlow sampling temperature saved with the pipeline')
     a = ap.parse_args()
     from rsworkbench.texadiff.pipeline import TexADiffPipeline, SHIPPED_TEXADIFF
     from rsworkbench.texadiff.rtdm import RTDMPredictor
@@ -27,6 +28,7 @@ def main():
         pipe.register_modules(predictor=RTDMPredictor.from_pretrained(a.predictor))
     if a.spacing: pipe.register_modules(scheduler=type(pipe.scheduler).from_config(pipe.scheduler.config, timestep_spacing=a.spacing))
     if a.steps: pipe.register_to_config(default_steps=a.steps)
+    if a.style_temperature is not None: pipe.register_to_config(style_temperature=a.style_temperature)
     readme = dest/'README.md'
     keep = readme.read_text() if readme.exists() else None
     tmp = Path(tempfile.mkdtemp(dir=dest.parent))

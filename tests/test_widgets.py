@@ -68,10 +68,11 @@ def test_rtdm_tau_morphology_steps(rtdm):
     rtdm.erode = 2; eroded = rtdm.mask
     assert eroded.sum() < raw.sum()
     rtdm.set(erode=0, min_area=400); assert rtdm.mask.sum() <= raw.sum()
-    assert rtdm.mask_latent.shape == (1, 1, 8, 8)
+    lat = tuple(4 * n // rtdm.pipe.vae_scale_factor for n in rtdm.lr.shape[-2:])   # the latent grid (shipped: x2 VAE; tiny: x8)
+    assert rtdm.mask_latent.shape == (1, 1, *lat)
     rtdm.set(tau=hi, erode=1, dilate=2, min_area=16, fill_holes=True).resample()
     assert rtdm.n_steps == 2 and len(rtdm.out.skipped) == 2
-    for s in range(rtdm.n_steps): assert rtdm.skipped_updates(s) + int(rtdm.update_mask(s).sum()) == 64
+    for s in range(rtdm.n_steps): assert rtdm.skipped_updates(s) + int(rtdm.update_mask(s).sum()) == lat[0] * lat[1]
     assert rtdm.total_skipped == sum(rtdm.skipped_updates(s) for s in range(2))
     rtdm.set(min_area=0, tau=0.01).resample()             # the update masks follow the live mask
     assert rtdm.rich_fraction <= f_lo
@@ -116,7 +117,7 @@ def test_qgam_query_changes_map(qgam):
 
 def test_style_seed_and_scale(style):
     m0, s0 = style.sampled(); style.seed = 3; m3, _ = style.sampled()
-    assert m0.shape == (8, 8) and not torch.allclose(m0, m3)              # seed changes the SFlow style
+    assert m0.shape == (8, style.pipe.sflow.config.dim) and not torch.allclose(m0, m3)   # seed changes the SFlow style
     sr3 = style.sr(); style.seed = 0
     assert not torch.allclose(sr3, style.sr())                             # ... and the SR it steers
     style.style_scale = 0.0
