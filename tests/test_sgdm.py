@@ -1,5 +1,5 @@
 "SGDM: vector maps on real data, encoder/adapter/UNet/SFlow/pipeline, train → save → load → infer, the templates."
-import warnings
+import json, warnings
 from pathlib import Path
 import numpy as np, pytest, torch
 from rsworkbench.core import RSWError, shared_data_dir
@@ -76,12 +76,14 @@ def test_train_template_params_take_effect(tmp_path):
 def test_ablation_template_params_take_effect(tmp_path):
     p = run_template(ROOT/'nbs'/'experiments'/'92_sgdm_ablations.ipynb',
                      dict(out_root=str(tmp_path), fuse_variants=['spade'], style_variants=['gt', 'sflow'], map_variants=['aligned', 'shuffled'],
-                          steps=1, flow_steps=2, n_styles=2, n_eval=2, eval_steps=1, scale=16),
+                          steps=1, flow_steps=2, n_styles=2, n_eval=2, eval_steps=1, scale=16, seeds=[0, 1], spacing='trailing', style_temperature=0.0),
                      'sgdm_ablations', out_root=tmp_path, progress=False)
     m = load_metrics(p)
-    assert m['n_rows'] == 5 and m['n_train_runs'] == 1 and m['scale'] == 16 and m['n_eval'] == 2
+    assert m['n_rows'] == 5 and m['n_train_runs'] == 2 and m['scale'] == 16 and m['n_eval'] == 2
+    assert all(r['n_seeds'] == 2 and np.isfinite(r['psnr_std']) for r in m['table'].values())
     assert set(m['table']) == {'fusion/spade', 'style/gt', 'style/sflow', 'map/aligned', 'map/shuffled'}
     assert m['table']['fusion/spade']['paper_lpips'] == 0.4344 and m['table']['map/shuffled']['map'] == 'shuffled'
     assert all(np.isfinite(r['psnr']) for r in m['table'].values()) and (p/'ablations.csv').exists()
     train_runs = list((tmp_path/'sgdm_ablation_train').iterdir())
-    assert len(train_runs) == 1 and load_metrics(train_runs[0])['steps'] == 1
+    assert len(train_runs) == 2 and all(load_metrics(r)['steps'] == 1 for r in train_runs)
+    assert sorted(json.loads((r/'params.json').read_text())['seed'] for r in train_runs) == [0, 1]

@@ -85,8 +85,8 @@ def test_template_ablations(tmp_path):
     pred = tmp_path/'predictor'
     torch.manual_seed(0); RTDMPredictor(**TINY_PREDICTOR).save_pretrained(str(pred))
     sub = tmp_path/'sub'
-    params = dict(TINY_DATA, out_root=str(sub), train_variants=['tadl'], mask_variants=['predicted'], psr='bicubic', predictor=str(pred),
-                  train_batch=2, train_steps=2, steps=2, eval_batch=2, n_batches=1)
+    params = dict(data='bundled', patch=64, seeds=[1], out_root=str(sub), train_variants=['tadl'], mask_variants=['predicted'], psr='bicubic',
+                  predictor=str(pred), train_batch=2, train_steps=2, steps=2, spacing='trailing', eval_batch=2, n_batches=1)
     rd, m = _run('74_texadiff_ablations.ipynb', params, 'ab', tmp_path)
     assert set(m['incremental']) == {'+TADL', '+TA-sampling'} and set(m['mask_variants']) == {'predicted'}
     assert m['incremental']['+TADL']['paper_lpips'] == 0.4001 and m['mask_variants']['predicted']['paper_lpips'] == 0.3823
@@ -95,11 +95,13 @@ def test_template_ablations(tmp_path):
     # the training sub-run (template 72) got its injected parameters
     tr = collect_frame('texadiff_ablation_train', sub)
     assert len(tr) == 1 and tr['alpha'].iloc[0] == 1.0 and tr['rtdm_condition'].iloc[0] and tr['steps'].iloc[0] == 2 and tr['params.alpha'].iloc[0] == 1.0
+    assert tr['seed'].iloc[0] == 1 and m['incremental']['+TADL']['n'] == 1
     ck = Path(tr['checkpoint'].iloc[0])
     assert json.loads((ck/'model_index.json').read_text())['psr_method'] == 'bicubic'
     assert json.loads((ck/'predictor'/'config.json').read_text())['unet_channels'] == [16, 32]    # the given tiny predictor
     # the evaluation sub-runs (template 73)
     ev = collect_frame('texadiff_ablation_eval', sub)
     assert sorted(zip(ev['mask'], ev['ta_sampling'])) == [('predicted', False), ('predicted', True)]
+    assert (ev['seed'] == 1).all() and (ev['spacing'] == 'trailing').all() and (ev['label'] == 'tadl').all()
     assert (ev['params.steps'] == 2).all() and (ev['n_tiles'] == 2).all() and (ev['unet_evals'] == 4).all() and (ev['saved_unet_evals'] >= 0).all() and not ev['random_weights'].any()
     assert all((Path(ev.attrs['root'])/r/'samples'/'maps.png').exists() for r in ev.index)
