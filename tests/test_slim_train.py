@@ -63,8 +63,12 @@ def test_templates_tiny(tmp_path):
     assert m2['distill'] == 'mse' and m2['mmd'] == 0 and m2['mse'] > 0 and m2['steps'] == 2
     assert m2['n_attention_maps'] == 0                        # the no-QGAM variant took effect
     assert json.loads((Path(m2['checkpoint'])/'net'/'config.json').read_text())['residual'] is True   # and the residual student
-    p3 = dict(base, variants=['full', 'no_dsc', 'distill_none'], max_steps=1, sd21_counts=False)
+    p3 = dict(base, variants=['full', 'no_dsc', 'distill_none'], max_steps=1, sd21_counts=False, seeds=[0, 1], residual=True, distill='mse')
     m3 = load_metrics(run_template('nbs/experiments/83_slim_ablations.ipynb', p3, 'slim_ablations', out_root=tmp_path, progress=False))
     assert set(m3['rows']) == {'full', 'no_dsc', 'distill_none'} and m3['params']['variants'] == p3['variants']
     assert m3['rows']['no_dsc']['params_m'] > m3['rows']['full']['params_m']
+    assert all(r['n_seeds'] == 2 and r['steps'] == 1 and 'psnr_y_std' in r for r in m3['rows'].values())
+    rd3, = (tmp_path/'slim_ablations').iterdir()
+    assert all((rd3/'variants'/v/f'seed{s}'/'checkpoint').exists() for v in p3['variants'] for s in (0, 1))
+    assert json.loads((rd3/'variants'/'full'/'seed1'/'checkpoint'/'net'/'config.json').read_text())['residual'] is True
     for t in ('81_slim_train_teacher', '82_slim_distill', '83_slim_ablations'): assert 'run_dir' in template_params(f'nbs/experiments/{t}.ipynb')
