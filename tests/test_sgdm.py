@@ -84,6 +84,8 @@ def test_ablation_template_params_take_effect(tmp_path):
     assert set(m['table']) == {'fusion/spade', 'style/gt', 'style/sflow', 'map/aligned', 'map/shuffled'}
     assert m['table']['fusion/spade']['paper_lpips'] == 0.4344 and m['table']['map/shuffled']['map'] == 'shuffled'
     assert all(np.isfinite(r['psnr']) for r in m['table'].values()) and (p/'ablations.csv').exists()
+    # the default held-out pairs are the 2 WHU tiles, whose building masks give single-class maps on every crop (so aligned == shuffled)
+    assert m['eval_multiclass_maps'] == 0.0 and m['table']['map/aligned']['psnr'] == m['table']['map/shuffled']['psnr']
     train_runs = list((tmp_path/'sgdm_ablation_train').iterdir())
     assert len(train_runs) == 2 and all(load_metrics(r)['steps'] == 1 for r in train_runs)
     assert sorted(json.loads((r/'params.json').read_text())['seed'] for r in train_runs) == [0, 1]

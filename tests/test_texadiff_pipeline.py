@@ -2,6 +2,7 @@
 import json, warnings
 from pathlib import Path
 import pytest, torch
+import pandas as pd
 from rsworkbench.core import RSWError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +93,8 @@ def test_template_ablations(tmp_path):
     assert m['incremental']['+TADL']['paper_lpips'] == 0.4001 and m['mask_variants']['predicted']['paper_lpips'] == 0.3823
     assert m['n_train_runs'] == 1 and m['n_eval_runs'] == 2                  # ta off/on; the mask grid's 'predicted' run is the shared one
     assert (rd/'incremental.csv').exists() and (rd/'mask_variants.csv').exists()
+    ps = pd.read_csv(rd/'per_seed.csv')
+    assert len(ps) == 2 and (ps['seed'] == 1).all() and sorted(ps['ta_sampling']) == [False, True] and ps['psnr'].notna().all()
     # the training sub-run (template 72) got its injected parameters
     tr = collect_frame('texadiff_ablation_train', sub)
     assert len(tr) == 1 and tr['alpha'].iloc[0] == 1.0 and tr['rtdm_condition'].iloc[0] and tr['steps'].iloc[0] == 2 and tr['params.alpha'].iloc[0] == 1.0
