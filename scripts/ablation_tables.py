@@ -2,7 +2,7 @@
 direction figure for the results page.
 
 Usage: .venv/bin/python scripts/ablation_tables.py OUT_ROOT TEX_RUN SGDM_RUN SLIM_RUN[,SLIM_RUN...] BICUBIC_JSON
-(run folders are names under OUT_ROOT/<exp>/; BICUBIC_JSON holds the bicubic metrics on the same crops).
+(run folders are names under OUT_ROOT/<exp>/, or for SGDM a path; BICUBIC_JSON holds the bicubic metrics on the same crops).
 """
 import json, sys
 from pathlib import Path
@@ -19,7 +19,7 @@ for name in ('incremental', 'mask_variants'):
     df = pd.read_csv(t/f'{name}.csv', index_col=0)
     df.to_csv(dst/f'texadiff_{name}.csv')
 # SGDM: mean/std table and per-seed rows
-s = root/'sgdm_ablations'/sgdm
+s = Path(sgdm) if '/' in sgdm else root/'sgdm_ablations'/sgdm   # a run name, or a run folder elsewhere
 pd.read_csv(s/'ablations.csv').to_csv(dst/'sgdm_ablations.csv', index=False)
 pd.read_csv(s/'per_seed.csv').to_csv(dst/'sgdm_per_seed.csv', index=False)
 # SlimDiffSR: the variants ran as separate template calls (two processes); merge their per-seed rows
@@ -32,7 +32,7 @@ tab = tab.join(g[['psnr_y_bicubic', 'params_m', 'seconds_per_tile', 'steps']].fi
 tab.to_csv(dst/'slim_ablations.csv'); per.to_csv(dst/'slim_per_seed.csv', index=False)
 (dst/'bicubic_same_crops.json').write_text(json.dumps(bic, indent=1))
 (dst/'SOURCE.md').write_text(f"Collected by `scripts/ablation_tables.py` from `{root.name}/texadiff_ablations/{tex}`, "
-                             f"`sgdm_ablations/{sgdm}`, `slim_ablations/{'+'.join(slim)}` (2-core CPU, one thread per run).\n")
+                             f"`{s.relative_to(root.parent) if s.is_relative_to(root.parent) else s}`, `slim_ablations/{'+'.join(slim)}` (2-core CPU, one thread per run).\n")
 
 # direction figure: per-seed change of PSNR-Y against each study's reference row
 fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -50,10 +50,10 @@ tsel = [('+RTDM cond.', ('rtdm', lo, False), ('baseline', lo, False)), ('+TADL',
 panel(ax[0], [n for n, _, _ in tsel], [list((tv.loc[k] - tv.loc[r]).values) for _, k, r in tsel], 'TexADiff 4x: vs baseline (TA: vs off)')
 tp.to_csv(dst/'texadiff_per_seed.csv', index=False)
 ps = pd.read_csv(s/'per_seed.csv'); ref = ps[(ps.study == 'fusion') & (ps.variant == 'none')].set_index('seed').psnr
-sel = [('fusion', 'concat'), ('fusion', 'spade'), ('map', 'none'), ('style', 'random_ref'), ('style', 'sflow'), ('style', 'none')]
+sel = [('fusion', 'concat'), ('fusion', 'spade'), ('map', 'shuffled'), ('map', 'none'), ('style', 'random_ref'), ('style', 'sflow'), ('style', 'none')]
 base = ps[(ps.study == 'style') & (ps.variant == 'gt')].set_index('seed').psnr
 d = [list((ps[(ps.study == a) & (ps.variant == b)].set_index('seed').psnr - (ref if a == 'fusion' else base)).values) for a, b in sel]
-panel(ax[1], ['concat', 'SPADE', 'map none', 'style other', 'style SFlow', 'style none'], d, 'SGDM 16x: fusion vs no map; others vs SPADE + own style')
+panel(ax[1], ['concat', 'SPADE', 'map other', 'map none', 'style other', 'style SFlow', 'style none'], d, 'SGDM 16x: fusion vs no map; others vs SPADE + own style')
 pv = per.pivot(index='seed', columns='variant', values='psnr_y')
 panel(ax[2], [v for v in pv.columns if v != 'full'], [list((pv[v] - pv['full']).values) for v in pv.columns if v != 'full'], 'SlimDiffSR student: vs full')
 fig.tight_layout(); fig.savefig(dst.parent/'images'/'ablations_cpu_directions.png', dpi=110)
