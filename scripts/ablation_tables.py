@@ -1,19 +1,54 @@
 """Collect the CPU training-based ablation runs (74, 92, 83 templates) into `nbs/results_data/` and draw the
 direction figure for the results page.
 
-Usage: .venv/bin/python scripts/ablation_tables.py OUT_ROOT TEX_RUN SGDM_RUN SLIM_RUN[,SLIM_RUN...] BICUBIC_JSON
-(run folders are names under OUT_ROOT/<exp>/, or for SGDM a path; BICUBIC_JSON holds the bicubic metrics on the same crops).
+Usage: .venv/bin/python scripts/ablation_tables.py OUT_ROOT TEX_RUN SGDM_RUN SLIM_RUN[,SLIM_RUN...]
+(run folders are names under OUT_ROOT/<exp>/, or for SGDM a path). Bicubic is measured here on the runs' own held-out crops,
+rebuilt from each run's parameters (the template defaults filled in); the slim template reports its own bicubic.
 """
 import json, sys
 from pathlib import Path
 import pandas as pd
 import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from rsworkbench.core import from_pm1
+from rsworkbench.experiments import template_params
+from rsworkbench.metrics import compute_metrics
+from rsworkbench.texadiff.train import texadiff_data, batch_at
+from rsworkbench.sgdm.train import sgdm_pairs, split_pairs, map_batches
 
-root, tex, sgdm, slim, bic = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].split(','), json.loads(Path(sys.argv[5]).read_text())
+NBX = Path(__file__).resolve().parents[1]/'nbs'/'experiments'
+BIC_METRICS = ['psnr', 'ssim', 'fsim', 'vsi', 'gmsd']
+
+def run_params(run_dir, template):
+    "A run's parameters with the template's defaults for those it did not set."
+    return {**template_params(NBX/template), **json.loads((Path(run_dir)/'params.json').read_text())}
+
+def bicubic_row(pairs):
+    "Mean bicubic metrics over (lr, hr) batches in [-1, 1]."
+    rs = [compute_metrics(from_pm1(F.interpolate(l, size=h.shape[-2:], mode='bicubic', align_corners=False).clamp(-1, 1)), from_pm1(h), BIC_METRICS)
+          for l, h in pairs]
+    return {m: float(torch.cat([torch.as_tensor(r[m]).flatten() for r in rs]).mean()) for m in BIC_METRICS}
+
+def texadiff_bicubic(run_dir):
+    "Bicubic on the held-out batches of 74 (through 73: its val_fraction and split_seed defaults)."
+    p, e = run_params(run_dir, '74_texadiff_ablations.ipynb'), template_params(NBX/'73_texadiff_evaluate.ipynb')
+    dd = texadiff_data(p['data'], p['patch'], p['degradation'], e['val_fraction'], e['split_seed'])
+    return bicubic_row([(b['lr'], b['hr']) for b in (batch_at(dd['val'], i, p['eval_batch']) for i in range(p['n_batches']))])
+
+def sgdm_bicubic(run_dir):
+    "Bicubic on the held-out crops of 92 (drawn with seeds[0] + 1000, as the template does)."
+    p = run_params(run_dir, '92_sgdm_ablations.ipynb')
+    _, ev = split_pairs(sgdm_pairs(p['maps']), p['holdout'], p['holdout_pairs'])
+    eb = map_batches(ev, p['hr_size'], p['scale'], 1, p['seeds'][0] + 1000)
+    return bicubic_row([next(eb)[:2] for _ in range(p['n_eval'])])
+
+torch.set_num_threads(1)
+root, tex, sgdm, slim = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].split(',')
 dst = Path(__file__).resolve().parents[1]/'nbs'/'results_data'; dst.mkdir(exist_ok=True)
 
-# TexADiff: the template's own mean/std tables, plus the bicubic row on the same held-out batches
+# TexADiff: the template's own mean/std tables
 t = root/'texadiff_ablations'/tex
 for name in ('incremental', 'mask_variants'):
     df = pd.read_csv(t/f'{name}.csv', index_col=0)
@@ -30,6 +65,8 @@ g = per.groupby('variant', sort=False)
 tab = g[['psnr_y', 'ssim_y', 'gain_db']].mean().join(g[['psnr_y', 'gain_db']].std().add_suffix('_std'))
 tab = tab.join(g[['psnr_y_bicubic', 'params_m', 'seconds_per_tile', 'steps']].first()).assign(n_seeds=g.size()).join(paper)
 tab.to_csv(dst/'slim_ablations.csv'); per.to_csv(dst/'slim_per_seed.csv', index=False)
+bic = dict(texadiff_bicubic=texadiff_bicubic(t), sgdm_bicubic=sgdm_bicubic(s),
+           note='bicubic on the runs\' own held-out crops: texadiff from the 74 run, sgdm from the 92 run (scripts/ablation_tables.py)')
 (dst/'bicubic_same_crops.json').write_text(json.dumps(bic, indent=1))
 (dst/'SOURCE.md').write_text(f"Collected by `scripts/ablation_tables.py` from `{root.name}/texadiff_ablations/{tex}`, "
                              f"`{s.relative_to(root.parent) if s.is_relative_to(root.parent) else s}`, `slim_ablations/{'+'.join(slim)}` (2-core CPU, one thread per run).\n")
