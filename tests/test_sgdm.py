@@ -93,3 +93,25 @@ def test_ablation_template_params_take_effect(tmp_path):
     assert len(train_runs) == 2 and all(load_metrics(r)['steps'] == 1 for r in train_runs)
     assert all(json.loads((r/'params.json').read_text())['holdout_pairs'] == [0] for r in train_runs)
     assert sorted(json.loads((r/'params.json').read_text())['seed'] for r in train_runs) == [0, 1]
+
+
+def test_shipped_sgdm_near_bicubic_on_held_out_tiles(shared):
+    "The embedded default SGDM x16 (residual latent, 1 step, SFlow mode style, aligned maps) on crops of the held-out WHU tiles: measured -0.43 dB vs bicubic (it does NOT beat bicubic yet; the HR-latent checkpoint was -1.6 dB); guard: within 1 dB."
+    import torch.nn.functional as F
+    from rsworkbench.core import from_pm1
+    from rsworkbench.metrics import psnr_y
+    from rsworkbench.sgdm.train import sgdm_inputs
+    if not (SHIPPED_SGDM/'model_index.json').exists(): pytest.skip('no shipped SGDM in this checkout')
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always'); pipe = load_sgdm(16, 'cpu').pipe
+    assert not any('RANDOM' in str(w.message) for w in ws)
+    _, ev = split_pairs(sgdm_pairs(True, shared), 2)          # the 2 WHU tiles the shipped model never saw
+    eb = map_batches(ev, 128, 16, 1, 1000); samples = [next(eb) for _ in range(4)]
+    gains = []
+    for i, (lr, hr, _) in enumerate(samples):
+        m, sty = sgdm_inputs(samples, i, 'sflow', 'aligned')
+        with torch.no_grad(): sr = from_pm1(pipe(lr, 16, m, style=sty, seed=i).images)
+        bic = F.interpolate(from_pm1(lr), scale_factor=16, mode='bicubic', align_corners=False).clamp(0, 1)
+        gains.append(float(psnr_y(sr, from_pm1(hr)).mean() - psnr_y(bic, from_pm1(hr)).mean()))
+    print('SGDM x16 PSNR-Y gains over bicubic (dB):', [round(g, 3) for g in gains])
+    assert sum(gains) / len(gains) > -1.0, gains

@@ -69,39 +69,16 @@ def test_registry_and_bad_input(tmp_path):
     with pytest.raises(RSWError, match=r'\(b, 3, h, w\)'): up.upscale(torch.zeros(3, 8, 8))
 
 
-def _held_out_gains(name):
-    "PSNR-Y gains (dB) over bicubic of the method's shipped default on the held-out clean-licence crops (128 px)."
-    from rsworkbench.slim.pipeline import bicubic_up
-    from rsworkbench.data.datasets import shared_images, split_files
-    from rsworkbench.models.train import val_pairs
-    from rsworkbench.metrics import psnr_y
-    files = sorted(f for fs in shared_images(clean_only=True).values() for f in fs)
-    if not files: pytest.skip('../shared/data not found')
-    with warnings.catch_warnings(record=True) as ws:
-        warnings.simplefilter('always'); up = get_method(name, 4, 'cpu')
-    assert not any('RANDOM' in str(w.message) for w in ws)
-    _, val = split_files(files, 0.2, 0)          # the split the shipped models were trained beside (never on)
-    gains = []
-    for lr, hr in val_pairs(val, scale=4, val_size=128):
-        with torch.no_grad(): sr = up.upscale(lr * 2 - 1).add(1).div(2).clamp(0, 1)
-        bic = bicubic_up(lr * 2 - 1, 4).add(1).div(2).clamp(0, 1)
-        assert sr.shape == hr.shape
-        gains.append(float(psnr_y(sr, hr).mean() - psnr_y(bic, hr).mean()))
-    return gains
-
-def test_shipped_teacher_is_a_real_sr():
+def test_shipped_teacher_is_a_real_sr(held_out_gains):
     "The embedded default teacher: a trained super-resolution (random weights give ~10 dB below bicubic), within 0.5 dB of bicubic or above."
     from rsworkbench.slim.pipeline import SHIPPED_TEACHER
     if not (SHIPPED_TEACHER/'model_index.json').exists(): pytest.skip('no shipped teacher in this checkout')
-    gains = _held_out_gains('slim-teacher')
+    gains = held_out_gains('slim-teacher')
     assert sum(gains) / len(gains) > -0.5, gains
 
-def test_shipped_student_beats_bicubic_on_held_out_tiles():
+def test_shipped_student_beats_bicubic_on_held_out_tiles(held_out_gains):
     "The embedded default student: loaded without a checkpoint, no random-weights warning, above bicubic on held-out real crops."
-    from rsworkbench.slim.pipeline import SHIPPED_STUDENT, bicubic_up
-    from rsworkbench.data.datasets import shared_images, split_files
-    from rsworkbench.models.train import val_pairs
-    from rsworkbench.metrics import psnr_y
+    from rsworkbench.slim.pipeline import SHIPPED_STUDENT
     if not (SHIPPED_STUDENT/'model_index.json').exists(): pytest.skip('no shipped student in this checkout')
-    gains = _held_out_gains('slim-student')
+    gains = held_out_gains('slim-student')
     assert sum(gains) / len(gains) > 0.1, gains

@@ -108,3 +108,12 @@ def test_template_ablations(tmp_path):
     assert (ev['seed'] == 1).all() and (ev['spacing'] == 'trailing').all() and (ev['label'] == 'tadl').all()
     assert (ev['params.steps'] == 2).all() and (ev['n_tiles'] == 2).all() and (ev['unet_evals'] == 4).all() and (ev['saved_unet_evals'] >= 0).all() and not ev['random_weights'].any()
     assert all((Path(ev.attrs['root'])/r/'samples'/'maps.png').exists() for r in ev.index)
+
+
+def test_shipped_texadiff_beats_bicubic_on_held_out_tiles(held_out_gains, one_thread):
+    "The embedded default TexADiff (residual latent, 1 step): loaded without a checkpoint, above bicubic on held-out real crops."
+    from rsworkbench.texadiff.pipeline import SHIPPED_TEXADIFF
+    if not (SHIPPED_TEXADIFF/'model_index.json').exists(): pytest.skip('no shipped TexADiff in this checkout')
+    gains = held_out_gains('texadiff')
+    print('TexADiff PSNR-Y gains over bicubic (dB):', [round(g, 3) for g in gains])
+    assert sum(gains) / len(gains) > 0.1, gains
