@@ -25,7 +25,11 @@ def metrics_of(sr, hr, names):
     return out
 
 def mean_rows(rows):
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} | {f'{k}_std': float(np.std([r[k] for r in rows])) for k in rows[0]}
+    "Rows are `(seed, metrics)` pairs. Mean over all; `_std`: spread of the per-seed means (run-to-run); `_crop_std`: spread over the crops."
+    seeds = sorted({s for s, _ in rows}); keys = rows[0][1]
+    per_seed = {k: [np.mean([r[k] for s2, r in rows if s2 == s]) for s in seeds] for k in keys}
+    return ({k: float(np.mean([r[k] for _, r in rows])) for k in keys} | {f'{k}_std': float(np.std(per_seed[k])) for k in keys}
+            | {f'{k}_crop_std': float(np.std([r[k] for _, r in rows])) for k in keys} | {'n_seeds': len(seeds)})
 
 METRICS = ('psnr', 'ssim', 'fsim', 'vsi', 'gmsd')
 
@@ -43,13 +47,13 @@ def texadiff(a):
     for s in range(a.seeds):
         for i, b in enumerate(batches):
             lr, hr = b['lr'], b['hr']; H = from_pm1(hr)
-            if s == 0: rows['bicubic'].append(metrics_of(F.interpolate(from_pm1(lr), scale_factor=4, mode='bicubic', align_corners=False).clamp(0, 1), H, METRICS))
+            if s == 0: rows['bicubic'].append((s, metrics_of(F.interpolate(from_pm1(lr), scale_factor=4, mode='bicubic', align_corners=False).clamp(0, 1), H, METRICS)))
             gt = rtdm_targets(pipe.run_psr(lr), hr, 'gmsd', pipe.config.tau, factor=pipe.vae_scale_factor)['mask']
             run = lambda **kw: from_pm1(pipe(lr, seed=1000 * s + i, **kw).images)
-            for m in ('predicted', 'ones', 'zeros', 'inverted'): rows[f'mask {m}'].append(metrics_of(run(mask_variant=m), H, METRICS))
-            rows['mask gt'].append(metrics_of(run(mask=gt), H, METRICS))
-            for n in sorted({1, 2, 4, d, 20}): rows[f'steps {n}'].append(metrics_of(run(num_inference_steps=n), H, METRICS))
-            rows['steps 20, TA-sampling off'].append(metrics_of(run(num_inference_steps=20, ta_sampling=False), H, METRICS))
+            for m in ('predicted', 'ones', 'zeros', 'inverted'): rows[f'mask {m}'].append((s, metrics_of(run(mask_variant=m), H, METRICS)))
+            rows['mask gt'].append((s, metrics_of(run(mask=gt), H, METRICS)))
+            for n in sorted({1, 2, 4, d, 20}): rows[f'steps {n}'].append((s, metrics_of(run(num_inference_steps=n), H, METRICS)))
+            rows['steps 20, TA-sampling off'].append((s, metrics_of(run(num_inference_steps=20, ta_sampling=False), H, METRICS)))
     return {k: mean_rows(v) for k, v in rows.items() if v}, dict(default_steps=d, crops=a.n_batches * a.batch, patch=a.patch, seeds=a.seeds)
 
 def sgdm(a):
@@ -68,16 +72,16 @@ def sgdm(a):
     for s in range(a.seeds):
         for i, (lr, hr, _) in enumerate(samples):
             H = from_pm1(hr)
-            if s == 0: rows['bicubic'].append(metrics_of(F.interpolate(from_pm1(lr), scale_factor=16, mode='bicubic', align_corners=False).clamp(0, 1), H, METRICS))
+            if s == 0: rows['bicubic'].append((s, metrics_of(F.interpolate(from_pm1(lr), scale_factor=16, mode='bicubic', align_corners=False).clamp(0, 1), H, METRICS)))
             for k, st, mp in modes:
                 m, sty = sgdm_inputs(samples, i, st, mp)
-                rows[f'{k} {st if k == "style" else mp}'].append(metrics_of(from_pm1(pipe(lr, 16, m, style=sty, seed=1000 * s + i).images), H, METRICS))
+                rows[f'{k} {st if k == "style" else mp}'].append((s, metrics_of(from_pm1(pipe(lr, 16, m, style=sty, seed=1000 * s + i).images), H, METRICS)))
             m, sty = sgdm_inputs(samples, i, 'sflow', 'aligned')
             for T in temps:
                 st = pipe.sflow.sample(1, seed=1000 * s + i, temperature=T)
-                rows[f'style sflow, temperature {T:g}'].append(metrics_of(from_pm1(pipe(lr, 16, m, style=st, seed=1000 * s + i).images), H, METRICS))
+                rows[f'style sflow, temperature {T:g}'].append((s, metrics_of(from_pm1(pipe(lr, 16, m, style=st, seed=1000 * s + i).images), H, METRICS)))
             for n in sorted({1, 2, 4, d, 50}):
-                rows[f'steps {n} (sflow, aligned)'].append(metrics_of(from_pm1(pipe(lr, 16, m, style=sty, num_inference_steps=n, seed=1000 * s + i).images), H, METRICS))
+                rows[f'steps {n} (sflow, aligned)'].append((s, metrics_of(from_pm1(pipe(lr, 16, m, style=sty, num_inference_steps=n, seed=1000 * s + i).images), H, METRICS)))
     return {k: mean_rows(v) for k, v in rows.items() if v}, dict(default_steps=d, style_temperature=pipe.config.style_temperature, crops=a.n_batches,
                                                                  patch=a.patch, seeds=a.seeds, holdout_pairs=a.holdout)
 
@@ -100,6 +104,6 @@ def main():
     out.write_text(json.dumps(dict(rows=rows, info=info), indent=1))
     cols = ['psnr', 'ssim', 'fsim', 'vsi', 'gmsd', 'sharpness']
     print(f"{a.method}: {info}\n| row | " + ' | '.join(cols) + ' |\n|:--|' + '--:|' * len(cols))
-    for k, r in rows.items(): print(f"| {k} | " + ' | '.join(f"{r[c]:.3f} ± {r[c + '_std']:.3f}" if c == 'psnr' else f"{r[c]:.3f}" for c in cols) + ' |')
+    for k, r in rows.items(): print(f"| {k} | " + ' | '.join(f"{r[c]:.3f} ± {r[c + '_std']:.3f} (crops ± {r[c + '_crop_std']:.2f})" if c == 'psnr' else f"{r[c]:.3f}" for c in cols) + ' |')
 
 if __name__ == '__main__': main()
