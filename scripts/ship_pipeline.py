@@ -4,7 +4,8 @@
         --spacing trailing --steps 2
 
 Loads the checkpoint, optionally swaps in a trained RTDM predictor (TexADiff), sets the scheduler's timestep spacing and the
-pipeline's `default_steps`, and writes fp32 safetensors to rsworkbench/assets/<name>_x<scale> (replaced as a whole, atomically).
+pipeline's `default_steps`, and writes fp32 safetensors to rsworkbench/assets/<name>_x<scale> (replaced as a whole, atomically;
+`--dest DIR` writes a candidate elsewhere instead, to score it with scripts/inference_ablations.py --checkpoint DIR first).
 """
 import argparse, shutil, tempfile
 from pathlib import Path
@@ -17,18 +18,19 @@ def main():
     ap.add_argument('--spacing', choices=['leading', 'trailing', 'linspace'], help="the scheduler's timestep_spacing")
     ap.add_argument('--steps', type=int, help='default_steps saved with the pipeline')
     ap.add_argument('--style-temperature', type=float, help='SGDM: SFlow sampling temperature saved with the pipeline')
+    ap.add_argument('--dest', help='write here instead of the package asset folder (to score a candidate before shipping it)')
     a = ap.parse_args()
     from rsworkbench.texadiff.pipeline import TexADiffPipeline, SHIPPED_TEXADIFF
     from rsworkbench.texadiff.rtdm import RTDMPredictor
     from rsworkbench.sgdm.pipeline import SGDMPipeline, SHIPPED_SGDM
+    from rsworkbench.models.backbones import configure_sampler
     cls, dest = (TexADiffPipeline, SHIPPED_TEXADIFF) if a.method == 'texadiff' else (SGDMPipeline, SHIPPED_SGDM)
     pipe = cls.from_pretrained(a.checkpoint)
     if a.predictor:
         if a.method != 'texadiff': raise SystemExit('--predictor is for texadiff')
         pipe.register_modules(predictor=RTDMPredictor.from_pretrained(a.predictor))
-    if a.spacing: pipe.register_modules(scheduler=type(pipe.scheduler).from_config(pipe.scheduler.config, timestep_spacing=a.spacing))
-    if a.steps: pipe.register_to_config(default_steps=a.steps)
-    if a.style_temperature is not None: pipe.register_to_config(style_temperature=a.style_temperature)
+    configure_sampler(pipe, a.spacing, a.steps, **({} if a.style_temperature is None else dict(style_temperature=a.style_temperature)))
+    if a.dest: dest = Path(a.dest).resolve(); dest.parent.mkdir(parents=True, exist_ok=True)
     readme = dest/'README.md'
     keep = readme.read_text() if readme.exists() else None
     tmp = Path(tempfile.mkdtemp(dir=dest.parent))

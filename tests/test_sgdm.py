@@ -62,12 +62,18 @@ def test_registry_and_styles():
 @pytest.mark.slow
 def test_train_template_params_take_effect(tmp_path):
     p = run_template(ROOT/'nbs'/'experiments'/'91_sgdm_train.ipynb',
-                     dict(steps=2, flow_steps=3, n_styles=2, n_eval=2, eval_steps=2, maps=False, scale=32, fuse='concat', figure_seeds=[5]),
+                     dict(steps=2, flow_steps=3, n_styles=2, n_eval=2, eval_steps=2, maps=False, scale=32, fuse='concat', figure_seeds=[5],
+                          t_min=900, style_temperature=0.0),
                      'sgdm_train', out_root=tmp_path, progress=False)
     m = load_metrics(p)
     assert m['steps'] == 2 and m['scale'] == 32 and m['fuse'] == 'concat' and m['used_maps'] is False and np.isfinite(m['psnr_y'])
     assert (p/'checkpoint'/'model_index.json').exists() and (p/'samples'/'figure.png').exists()
-    assert SGDMPipeline.from_pretrained(str(p/'checkpoint')).encoder.config.fuse == 'concat'
+    ck = SGDMPipeline.from_pretrained(str(p/'checkpoint'))
+    assert ck.encoder.config.fuse == 'concat'
+    # t_min > 0: saved with the one-step sampler it was trained for (trailing: t = 999) and the given SFlow temperature
+    assert ck.scheduler.config.timestep_spacing == 'trailing' and ck.config.default_steps == 1 and ck.config.style_temperature == 0.0
+    ck.scheduler.set_timesteps(ck.config.default_steps); assert ck.scheduler.timesteps.tolist() == [999]
+    assert "t_min=900: the pipeline is saved and evaluated with trailing spacing at 1 step" in (p/'executed.ipynb').read_text()
     assert 'figure_seeds = [5]' in (p/'executed.ipynb').read_text()  # injected
     if shared_data_dir() is not None:  # the real Sentinel-2 LR (WorldStrat) was super-resolved too
         assert np.isfinite(m['psnr_y_real_lr']) and np.isfinite(m['psnr_y_real_lr_bicubic'])

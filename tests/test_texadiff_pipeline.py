@@ -2,6 +2,7 @@
 import json, warnings
 from pathlib import Path
 import pytest, torch
+import numpy as np
 import pandas as pd
 from rsworkbench.core import RSWError
 
@@ -76,6 +77,16 @@ def test_template_predictor(tmp_path):
                                                            perceptual='gradient', tau=0.4, threads=1), 'tp', tmp_path)
     assert m['steps'] == 2 and 0 <= m['val_mask_acc'] <= 1 and m['n_params'] < 200_000
     assert (rd/'checkpoint'/'config.json').exists() and (rd/'curves.png').exists()
+
+@pytest.mark.slow
+def test_template_train_t_min(tmp_path):
+    "Template 72 with t_min > 0 (one-step fine-tuning): trains on t >= t_min only and saves the pipeline with the one-step sampler (t = 999)."
+    from rsworkbench.texadiff.pipeline import TexADiffPipeline
+    rd, m = _run('72_texadiff_train.ipynb', dict(TINY_DATA, psr='bicubic', batch=2, max_steps=2, t_min=900, threads=1), 'tt', tmp_path)
+    assert m['steps'] == 2 and np.isfinite(m['loss'])
+    p = TexADiffPipeline.from_pretrained(str(rd/'checkpoint'))
+    assert p.scheduler.config.timestep_spacing == 'trailing' and p.config.default_steps == 1
+    p.scheduler.set_timesteps(p.config.default_steps); assert p.scheduler.timesteps.tolist() == [999]
 
 @pytest.mark.slow
 def test_template_ablations(tmp_path):
