@@ -67,3 +67,15 @@ def test_read_train_and_sr_without_geo(tmp_path):
     assert all(e is not None and 'needs rasterio' in e for e in out['errors']), out['errors']
     assert out['batch'] == [[2, 3, 16, 16], [2, 3, 64, 64]] and out['sr'] == [1, 3, 128, 128]
     assert out['cli'] == 0 and out['cli_shape'] == [3, 2 * ref.shape[1], 2 * ref.shape[2]]
+
+def test_gpu_session_script_is_consistent():
+    "scripts/gpu_session.sh parses, and the tests, templates and CLI commands it names exist (it runs on a device nobody can debug)."
+    import re
+    from rsworkbench.cli import find_template
+    sh = (ROOT/'scripts'/'gpu_session.sh').read_text()
+    assert subprocess.run(['bash', '-n', str(ROOT/'scripts'/'gpu_session.sh')]).returncode == 0
+    tests = set(re.findall(r'tests/test_\w+\.py', sh)); assert len(tests) >= 4
+    assert all((ROOT/t).exists() for t in tests), tests
+    for t, name in re.findall(r'--deselect (tests/test_\w+\.py)::(\w+)', sh): assert f'def {name}(' in (ROOT/t).read_text()
+    assert find_template('20_train_sr_baseline').exists()
+    for cmd in ('train', 'bench'): assert f'"${{RSW[@]}}" {cmd} ' in sh
