@@ -102,7 +102,7 @@ def test_ablation_template_params_take_effect(tmp_path):
 
 
 def test_shipped_sgdm_near_bicubic_on_held_out_tiles(shared):
-    "The embedded default SGDM x16 (residual latent, 1 step, SFlow mode style, aligned maps) on crops of the held-out WHU tiles: measured -0.43 dB vs bicubic (it does NOT beat bicubic yet; the HR-latent checkpoint was -1.6 dB); guard: within 1 dB."
+    "The embedded default SGDM x16 (residual latent, one-step fine-tune, SFlow mode style, aligned maps) on crops of the held-out WHU tiles: measured +0.01 dB vs bicubic (per crop +0.06, -0.36, +0.21, +0.12: level with bicubic, not above it; the previous checkpoint -0.43, the HR-latent one -1.6); guard: mean above -0.25 dB."
     import torch.nn.functional as F
     from rsworkbench.core import from_pm1
     from rsworkbench.metrics import psnr_y
@@ -120,4 +120,4 @@ def test_shipped_sgdm_near_bicubic_on_held_out_tiles(shared):
         bic = F.interpolate(from_pm1(lr), scale_factor=16, mode='bicubic', align_corners=False).clamp(0, 1)
         gains.append(float(psnr_y(sr, from_pm1(hr)).mean() - psnr_y(bic, from_pm1(hr)).mean()))
     print('SGDM x16 PSNR-Y gains over bicubic (dB):', [round(g, 3) for g in gains])
-    assert sum(gains) / len(gains) > -1.0, gains
+    assert sum(gains) / len(gains) > -0.25, gains
