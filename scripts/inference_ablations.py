@@ -3,7 +3,7 @@
     python scripts/inference_ablations.py texadiff [--checkpoint DIR] [--out outputs/ablations_texadiff.json]
     python scripts/inference_ablations.py sgdm [--checkpoint DIR]
 
-TexADiff rows: the mask variants of the paper's Table (predicted / ones / zeros / inverted / ground truth), TA-sampling on vs off,
+TexADiff rows: its PSR stage alone, the mask variants of the paper's Table (predicted / ones / zeros / inverted / ground truth), TA-sampling on vs off,
 and a sampling-steps sweep (PSNR against sharpness). SGDM rows: the style sources (ground-truth HR / another image's HR / SFlow
 sample / none) and the maps (aligned / another tile's / none) of the paper's Figs. 12 and 14. Each row is measured on the same
 held-out crops with `seeds` noise seeds; `sharpness` is the mean gradient magnitude of the SR over that of the HR (1 = as sharp
@@ -42,13 +42,15 @@ def texadiff(a):
     dd = texadiff_data('clean', a.patch, 'bicubic', 0.2, 0)
     batches = [batch_at(dd['val'], i, a.batch) for i in range(a.n_batches)]
     d = pipe.config.default_steps
-    rows = {'bicubic': [], **{f'mask {m}': [] for m in ('predicted', 'ones', 'zeros', 'inverted', 'gt')},
+    rows = {'bicubic': [], 'PSR alone': [], **{f'mask {m}': [] for m in ('predicted', 'ones', 'zeros', 'inverted', 'gt')},
             **{f'steps {n}': [] for n in sorted({1, 2, 4, d, 20})}, 'steps 20, TA-sampling off': []}
     for s in range(a.seeds):
         for i, b in enumerate(batches):
             lr, hr = b['lr'], b['hr']; H = from_pm1(hr)
             if s == 0: rows['bicubic'].append((s, metrics_of(F.interpolate(from_pm1(lr), scale_factor=4, mode='bicubic', align_corners=False).clamp(0, 1), H, METRICS)))
-            gt = rtdm_targets(pipe.run_psr(lr), hr, 'gmsd', pipe.config.tau, factor=pipe.vae_scale_factor)['mask']
+            psr = pipe.run_psr(lr)
+            if s == 0: rows['PSR alone'].append((s, metrics_of(from_pm1(psr).clamp(0, 1), H, METRICS)))
+            gt = rtdm_targets(psr, hr, 'gmsd', pipe.config.tau, factor=pipe.vae_scale_factor)['mask']
             run = lambda **kw: from_pm1(pipe(lr, seed=1000 * s + i, **kw).images)
             for m in ('predicted', 'ones', 'zeros', 'inverted'): rows[f'mask {m}'].append((s, metrics_of(run(mask_variant=m), H, METRICS)))
             rows['mask gt'].append((s, metrics_of(run(mask=gt), H, METRICS)))

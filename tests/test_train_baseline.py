@@ -46,3 +46,11 @@ def test_compare_template(tmp_path, shared):
     m = json.loads((p/'metrics.json').read_text())
     assert list(m['table']) == ['bicubic'] and set(m['table']['bicubic']) == {'psnr', 'fsim'}   # injected parameters took effect
     assert m['n_pairs'] >= 1 and 15 < m['table']['bicubic']['psnr'] < 50 and (p/'results.md').exists()
+
+def test_shipped_residual_cnn_beats_bicubic_on_held_out_tiles(held_out_gains, one_thread):
+    "The embedded default residual CNN: loaded without a checkpoint, fp16 on disk, clearly above bicubic on the held-out real crops."
+    from rsworkbench.models.train import SHIPPED
+    if not (SHIPPED[4]/'config.json').exists(): pytest.skip('no shipped residual-cnn in this checkout')
+    gains = held_out_gains('residual-cnn')
+    print('residual-cnn PSNR-Y gains over bicubic (dB):', [round(g, 3) for g in gains])
+    assert min(gains) > 0 and sum(gains) / len(gains) > 0.5, gains
