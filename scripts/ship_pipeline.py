@@ -28,7 +28,8 @@ def main():
     if a.method == 'residual-cnn':
         if a.predictor or a.spacing or a.steps or a.style_temperature is not None: raise SystemExit('residual-cnn takes no sampler options')
         pipe = ResidualSRNet.from_pretrained(a.checkpoint).half()
-        dest = SHIPPED[int(pipe.config.scale)]
+        dest = SHIPPED.get(int(pipe.config.scale))
+        if dest is None and not a.dest: raise SystemExit(f'no shipped residual-cnn slot for x{pipe.config.scale} (shipped: {sorted(SHIPPED)}); use --dest DIR')
     else:
         cls, dest = (TexADiffPipeline, SHIPPED_TEXADIFF) if a.method == 'texadiff' else (SGDMPipeline, SHIPPED_SGDM)
         pipe = cls.from_pretrained(a.checkpoint)
