@@ -51,6 +51,9 @@ def test_shipped_residual_cnn_beats_bicubic_on_held_out_tiles(held_out_gains, on
     "The embedded default residual CNN: loaded without a checkpoint, fp16 on disk, clearly above bicubic on the held-out real crops."
     from rsworkbench.models.train import SHIPPED
     if not (SHIPPED[4]/'config.json').exists(): pytest.skip('no shipped residual-cnn in this checkout')
+    from safetensors import safe_open
+    with safe_open(str(SHIPPED[4]/'diffusion_pytorch_model.safetensors'), 'pt') as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {'F16'}   # the package stays small
     gains = held_out_gains('residual-cnn')
     print('residual-cnn PSNR-Y gains over bicubic (dB):', [round(g, 3) for g in gains])
     assert min(gains) > 0 and sum(gains) / len(gains) > 0.5, gains
