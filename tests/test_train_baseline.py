@@ -42,10 +42,28 @@ def test_untrained_equals_bicubic_and_bad_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_compare_template(tmp_path, shared):
     tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'
-    p = run_template(tpl, dict(methods=['bicubic'], val_size=48, metrics=['psnr', 'fsim']), 'compare', out_root=tmp_path, progress=False)
+    p = run_template(tpl, dict(methods=['bicubic', 'residual-cnn'], val_size=256, tiles=True, max_files=1, metrics=['psnr', 'ssim']), 'compare',
+                     out_root=tmp_path, progress=False)
     m = json.loads((p/'metrics.json').read_text())
-    assert list(m['table']) == ['bicubic'] and set(m['table']['bicubic']) == {'psnr', 'fsim'}   # injected parameters took effect
-    assert m['n_pairs'] >= 1 and 15 < m['table']['bicubic']['psnr'] < 50 and (p/'results.md').exists()
+    assert list(m['table']) == ['bicubic', 'residual-cnn'] and set(m['table']['bicubic']) == {'psnr', 'ssim'}   # injected parameters took effect
+    assert 15 < m['table']['bicubic']['psnr'] < 50 and (p/'results.md').exists() and (p/'grid.png').exists()
+    assert m['n_files'] == 1 and m['n_pairs'] >= 4 and len(m['per_pair']['names']) == m['n_pairs']   # whole image, several tiles
+    g = m['gains']['psnr']['residual-cnn']
+    assert g['n'] == m['n_pairs'] and g['ci95_lo'] <= g['gain'] <= g['ci95_hi'] and 0 <= g['wins'] <= g['n']
+    assert abs(g['gain'] - (m['table']['residual-cnn']['psnr'] - m['table']['bicubic']['psnr'])) < 1e-6   # paired mean = difference of means
+
+@pytest.mark.slow
+def test_compare_template_research_set(tmp_path, shared):
+    "eval_set='research': the research-only groups (never in a clean training split), sgdm_samples (SGDM outputs) left out."
+    tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'
+    p = run_template(tpl, dict(methods=['bicubic'], val_size=48, eval_set='research', max_files=3, metrics=['psnr']), 'compare', out_root=tmp_path, progress=False)
+    m = json.loads((p/'metrics.json').read_text())
+    names = m['per_pair']['names']
+    assert m['n_files'] == 3 == m['n_pairs'] and not any('17_64069' in n for n in names)
+    from rsworkbench.data.datasets import shared_images, CLEAN_GROUPS
+    clean = {f.stem for fs in shared_images(list(CLEAN_GROUPS)).values() for f in fs}
+    assert not clean & set(names), names        # none of the training-eligible images
+    assert 'research-only' in (p/'results.md').read_text()
 
 def test_shipped_residual_cnn_beats_bicubic_on_held_out_tiles(held_out_gains, one_thread):
     "The embedded default residual CNN: loaded without a checkpoint, fp16 on disk, clearly above bicubic on the held-out real crops."
