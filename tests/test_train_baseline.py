@@ -51,18 +51,24 @@ def test_compare_template(tmp_path, shared):
     g = m['gains']['psnr']['residual-cnn']
     assert g['n'] == m['n_pairs'] and g['ci95_lo'] <= g['gain'] <= g['ci95_hi'] and 0 <= g['wins'] <= g['n']
     assert abs(g['gain'] - (m['table']['residual-cnn']['psnr'] - m['table']['bicubic']['psnr'])) < 1e-6   # paired mean = difference of means
+    gi = m['gains_by_image']['psnr']['residual-cnn']
+    assert gi['n'] == 1 and isinstance(gi['n'], int) and abs(gi['gain'] - g['gain']) < 1e-6 and gi['ci95_lo'] is None   # one image: no interval (null, strict JSON)
 
 @pytest.mark.slow
 def test_compare_template_research_set(tmp_path, shared):
     "eval_set='research': the research-only groups (never in a clean training split), sgdm_samples (SGDM outputs) left out."
     tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'
-    p = run_template(tpl, dict(methods=['bicubic'], val_size=48, eval_set='research', max_files=3, metrics=['psnr']), 'compare', out_root=tmp_path, progress=False)
+    p = run_template(tpl, dict(methods=['bicubic'], val_size=48, eval_set='research', metrics=['psnr']), 'compare', out_root=tmp_path, progress=False)
     m = json.loads((p/'metrics.json').read_text())
-    names = m['per_pair']['names']
-    assert m['n_files'] == 3 == m['n_pairs'] and not any('17_64069' in n for n in names)
-    from rsworkbench.data.datasets import shared_images, CLEAN_GROUPS
-    clean = {f.stem for fs in shared_images(list(CLEAN_GROUPS)).values() for f in fs}
-    assert not clean & set(names), names        # none of the training-eligible images
+    names, files = m['per_pair']['names'], m['files']
+    assert m['n_files'] == m['n_pairs'] == len(files) == len(set(names)) > 40   # unique names (dsifn_cd A/B share stems)
+    from rsworkbench.data.datasets import shared_images, CLEAN_GROUPS, RESTRICTED_GROUPS
+    every = [f for fs in shared_images(list(RESTRICTED_GROUPS)).values() for f in fs]
+    assert any('sgdm_samples' in str(f) for f in every) and any('worldstrat/L' in str(f) for f in every)   # the exclusions are not vacuous
+    assert not any('sgdm_samples' in f or 'worldstrat/L' in f for f in files), files                        # ... and they took effect
+    assert len(files) == sum(not ('sgdm_samples' in str(f) or 'worldstrat/L' in str(f)) for f in every)  # nothing else was dropped
+    clean = {str(f) for fs in shared_images(list(CLEAN_GROUPS)).values() for f in fs}
+    assert not clean & set(files), files        # none of the training-eligible images
     assert 'research-only' in (p/'results.md').read_text()
 
 def test_shipped_residual_cnn_beats_bicubic_on_held_out_tiles(held_out_gains, one_thread):
