@@ -63,6 +63,11 @@ def test_templates_tiny(tmp_path):
     assert m2['distill'] == 'mse' and m2['mmd'] == 0 and m2['mse'] > 0 and m2['steps'] == 2
     assert m2['n_attention_maps'] == 0                        # the no-QGAM variant took effect
     assert json.loads((Path(m2['checkpoint'])/'net'/'config.json').read_text())['residual'] is True   # and the residual student
+    # warm start: the same settings load; a student of other settings (same weight shapes: `residual`) is refused, not loaded silently
+    p2w = dict(p2, init=m2['checkpoint'], max_steps=1)
+    assert load_metrics(run_template('nbs/experiments/82_slim_distill.ipynb', p2w, 'slim_distill', out_root=tmp_path, progress=False))['steps'] == 1
+    with pytest.raises(RSWError, match=r'other settings than this run: residual: True there, False here'):
+        run_template('nbs/experiments/82_slim_distill.ipynb', dict(p2w, residual=False), 'slim_distill', out_root=tmp_path, progress=False)
     p3 = dict(base, variants=['full', 'no_dsc', 'distill_none'], max_steps=1, sd21_counts=False, seeds=[0, 1], residual=True, distill='mse')
     m3 = load_metrics(run_template('nbs/experiments/83_slim_ablations.ipynb', p3, 'slim_ablations', out_root=tmp_path, progress=False))
     assert set(m3['rows']) == {'full', 'no_dsc', 'distill_none'} and m3['params']['variants'] == p3['variants']
