@@ -1,4 +1,4 @@
-"""Copy a trained TexADiff or SGDM pipeline, or a residual CNN, into the package as its embedded default.
+"""Copy a trained TexADiff, SGDM or SlimDiffSR-student pipeline, or a residual CNN, into the package as its embedded default.
 
     python scripts/ship_pipeline.py texadiff outputs/texadiff_f2/<run>/checkpoint --predictor outputs/texadiff_pred_f2/<run>/checkpoint \
         --spacing trailing --steps 2
@@ -12,7 +12,7 @@ from pathlib import Path
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('method', choices=['texadiff', 'sgdm', 'residual-cnn'])
+    ap.add_argument('method', choices=['texadiff', 'sgdm', 'slim-student', 'residual-cnn'])
     ap.add_argument('checkpoint')
     ap.add_argument('--predictor', help='RTDMPredictor folder (71_texadiff_train_predictor: <run>/checkpoint)')
     ap.add_argument('--spacing', choices=['leading', 'trailing', 'linspace'], help="the scheduler's timestep_spacing")
@@ -25,8 +25,12 @@ def main():
     from rsworkbench.sgdm.pipeline import SGDMPipeline, SHIPPED_SGDM
     from rsworkbench.models.backbones import configure_sampler
     from rsworkbench.models.train import ResidualSRNet, SHIPPED
-    if a.method == 'residual-cnn':
-        if a.predictor or a.spacing or a.steps or a.style_temperature is not None: raise SystemExit('residual-cnn takes no sampler options')
+    from rsworkbench.slim.pipeline import SlimDiffSRPipeline, SHIPPED_STUDENT
+    if a.method in ('residual-cnn', 'slim-student') and (a.predictor or a.spacing or a.steps or a.style_temperature is not None):
+        raise SystemExit(f'{a.method} takes no sampler options')
+    if a.method == 'slim-student':   # one step by design: nothing to configure (82_slim_distill's <run>/checkpoint)
+        pipe, dest = SlimDiffSRPipeline.from_pretrained(a.checkpoint), SHIPPED_STUDENT
+    elif a.method == 'residual-cnn':
         pipe = ResidualSRNet.from_pretrained(a.checkpoint).half()
         dest = SHIPPED.get(int(pipe.config.scale))
         if dest is None and not a.dest: raise SystemExit(f'no shipped residual-cnn slot for x{pipe.config.scale} (shipped: {sorted(SHIPPED)}); use --dest DIR')
