@@ -82,9 +82,10 @@ def test_template_predictor(tmp_path):
 def test_template_train_t_min(tmp_path):
     "Template 72 with t_min > 0 (one-step fine-tuning): trains on t >= t_min only and saves the pipeline with the one-step sampler (t = 999)."
     from rsworkbench.texadiff.pipeline import TexADiffPipeline
-    rd, m = _run('72_texadiff_train.ipynb', dict(TINY_DATA, psr='bicubic', batch=2, max_steps=2, t_min=900, threads=1), 'tt', tmp_path)
+    rd, m = _run('72_texadiff_train.ipynb', dict(TINY_DATA, psr='bicubic', batch=2, max_steps=2, t_min=900, threads=1, unfreeze='all'), 'tt', tmp_path)
     assert m['steps'] == 2 and np.isfinite(m['loss'])
     p = TexADiffPipeline.from_pretrained(str(rd/'checkpoint'))
+    assert m['unet_trainable'] == sum(q.numel() for q in p.unet.parameters()) > 0     # unfreeze='all' reports the whole UNet
     assert p.scheduler.config.timestep_spacing == 'trailing' and p.config.default_steps == 1
     p.scheduler.set_timesteps(p.config.default_steps); assert p.scheduler.timesteps.tolist() == [999]
 
