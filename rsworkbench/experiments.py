@@ -269,7 +269,7 @@ def ablation_table(df:pd.DataFrame, # from `collect_frame`
     return out
 
 # %% ../nbs/50_experiments.ipynb #53eb61a4
-def evaluate_methods(methods, # names, or name → factory options (e.g. {'residual-cnn': {'checkpoint': DIR}})
+def evaluate_methods(methods, # names, or name → factory options (e.g. {'residual-cnn': {'checkpoint': DIR}}); 'method:label' rows run `method`
                      pairs:list, # [(lr, hr)] in [0, 1], (1, 3, h, w) and (1, 3, h·s, w·s)
                      metrics=('psnr', 'ssim', 'ms_ssim', 'fsim', 'vsi', 'gmsd'), # names from `metrics.METRICS`
                      scale:int=4, device='cpu', progress:bool=True,
@@ -282,7 +282,7 @@ def evaluate_methods(methods, # names, or name → factory options (e.g. {'resid
     methods = {m: {} for m in methods} if not isinstance(methods, dict) else methods
     rows, per_pair, images = {}, {}, {}
     for name, opts in tqdm(methods.items(), desc='methods', disable=not progress):
-        up, vals = get_method(name, scale=scale, device=device, **opts), []
+        up, vals = get_method(name.split(':')[0], scale=scale, device=device, **opts), []
         for lr, hr in pairs:
             if tuple(hr.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale): raise RSWError(f"pair sizes {tuple(lr.shape)} / {tuple(hr.shape)} do not match scale {scale}")
             with torch.inference_mode(): sr = ((up.upscale(lr.to(device) * 2 - 1).float().cpu() + 1) / 2).clamp(0, 1)

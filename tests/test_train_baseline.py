@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 import pytest, torch
-from rsworkbench.core import repo_root
+from rsworkbench.core import repo_root, RSWError
 from rsworkbench.experiments import run_template
 from rsworkbench.models.train import ResidualSRNet, PatchSampler, train_sr, val_pairs, load_residual_cnn
 from rsworkbench.data.datasets import bundled_images
@@ -42,10 +42,18 @@ def test_untrained_equals_bicubic_and_bad_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_compare_template(tmp_path, shared):
     tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'
-    p = run_template(tpl, dict(methods=['bicubic', 'residual-cnn'], val_size=256, tiles=True, max_files=1, metrics=['psnr', 'ssim']), 'compare',
+    from rsworkbench.models.train import SHIPPED
+    p = run_template(tpl, dict(methods=['bicubic', 'residual-cnn', 'residual-cnn:again'], checkpoints={'residual-cnn:again': str(SHIPPED[4])},
+                               versus='residual-cnn', val_size=256, tiles=True, max_files=1, metrics=['psnr', 'ssim']), 'compare',
                      out_root=tmp_path, progress=False)
     m = json.loads((p/'metrics.json').read_text())
-    assert list(m['table']) == ['bicubic', 'residual-cnn'] and set(m['table']['bicubic']) == {'psnr', 'ssim'}   # injected parameters took effect
+    assert list(m['table']) == ['bicubic', 'residual-cnn', 'residual-cnn:again'] and set(m['table']['bicubic']) == {'psnr', 'ssim'}   # injected parameters took effect
+    # a 'method:label' row is the same method with its own checkpoint (here the shipped one again): a zero paired difference against `versus`
+    v = m['gains_vs']['psnr']
+    assert m['versus'] == 'residual-cnn' and set(v) == {'bicubic', 'residual-cnn:again'} and v['residual-cnn:again']['gain'] == 0
+    assert abs(v['bicubic']['gain'] + m['gains']['psnr']['residual-cnn']['gain']) < 1e-9 and 'against residual-cnn' in (p/'results.md').read_text()
+    with pytest.raises(RSWError, match='not in methods'):   # a checkpoint for a row that is not run is an error, not silently unused
+        run_template(tpl, dict(methods=['bicubic'], checkpoints={'residual-cnn': str(SHIPPED[4])}, max_files=1, metrics=['psnr']), 'compare', out_root=tmp_path, progress=False)
     assert 15 < m['table']['bicubic']['psnr'] < 50 and (p/'results.md').exists() and (p/'grid.png').exists()
     assert m['n_files'] == 1 and m['n_pairs'] >= 4 and len(m['per_pair']['names']) == m['n_pairs']   # whole image, several tiles
     g = m['gains']['psnr']['residual-cnn']
