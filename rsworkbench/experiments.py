@@ -19,8 +19,8 @@ from .core import RSWError, outputs_dir, atomic_write_text
 
 # %% auto #0
 __all__ = ['to_jsonable', 'flatten', 'expand_grid', 'params_id', 'run_dir_for', 'save_metrics', 'load_metrics', 'is_finished',
-           'parameters_cells', 'literal_assignments', 'template_params', 'run_template', 'run_grid', 'collect_frame',
-           'collect', 'ablation_table', 'evaluate_methods', 'paired_gains']
+           'parameters_cells', 'literal_assignments', 'template_params', 'abs_path_params', 'run_template', 'run_grid',
+           'collect_frame', 'collect', 'ablation_table', 'evaluate_methods', 'paired_gains']
 
 # %% ../nbs/50_experiments.ipynb #043315c5
 def to_jsonable(o):
@@ -133,10 +133,18 @@ def template_params(template:str|Path) -> dict:
     if len(cells) != 1: raise RSWError(f"{template} has {len(cells)} cells tagged 'parameters'; it needs exactly one, of literal defaults")
     return literal_assignments(cells[0].source, f"{template.name} parameters cell")
 
+def abs_path_params(params:dict) -> dict:
+    "Copy of `params` with relative paths (values holding a '/' that exist from here) made absolute: templates run inside their run folder."
+    def fix(v):
+        if isinstance(v, list): return [fix(x) for x in v]
+        if isinstance(v, str) and '/' in v and not Path(v).is_absolute() and Path(v).exists(): return str(Path(v).resolve())
+        return v
+    return {k: fix(v) for k, v in params.items()}
+
 def _check_params(template:Path, params:dict) -> dict:
-    "JSON-able copy of `params`, after checking names against the template."
+    "JSON-able copy of `params` (relative paths made absolute), after checking names against the template."
     if not isinstance(params, dict): raise RSWError(f"params must be a dict, got {type(params).__name__}")
-    params = to_jsonable(params)
+    params = abs_path_params(to_jsonable(params))
     known = template_params(template)
     if 'run_dir' not in known: raise RSWError(f"{template}: the parameters cell must define run_dir = '' (run_template sets it)")
     if 'run_dir' in params: raise RSWError("do not pass run_dir: run_template sets it to the run folder")

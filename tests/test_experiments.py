@@ -81,3 +81,15 @@ def test_failing_template_raises_and_leaves_no_metrics(tmp_path):
 def test_template_without_metrics_is_an_error(tmp_path):
     nb = _nb(tmp_path, ("run_dir = ''", ['parameters']), ("y = 1", None))
     with pytest.raises(RSWError, match='wrote no metrics.json'): run_template(nb, {}, 'nom', out_root=tmp_path, progress=False)
+
+def test_relative_path_params_reach_the_template(tmp_path, monkeypatch):
+    "A template runs in its run folder: a relative path given from the caller's directory must still name the same file there."
+    (tmp_path/'inputs').mkdir(); (tmp_path/'inputs'/'teacher.txt').write_text('weights')
+    tpl = _nb(tmp_path, ("run_dir = ''\nsrc = ''\nname = 'clean'", ['parameters']),
+              ("from pathlib import Path\nfrom rsworkbench.experiments import save_metrics\n"
+               "save_metrics(run_dir, {'text': Path(src).read_text(), 'name': name, 'src': src})", None))
+    monkeypatch.chdir(tmp_path)
+    rd = run_template(tpl, {'src': 'inputs/teacher.txt', 'name': 'clean'}, 'rel', out_root=tmp_path/'out', progress=False)
+    m = load_metrics(rd)
+    assert m['text'] == 'weights' and m['name'] == 'clean'
+    assert m['src'] == str(tmp_path.resolve()/'inputs'/'teacher.txt')
