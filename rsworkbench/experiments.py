@@ -136,6 +136,7 @@ def template_params(template:str|Path) -> dict:
 def abs_path_params(params:dict) -> dict:
     "Copy of `params` with relative paths (values holding a '/' that exist from here) made absolute: templates run inside their run folder."
     def fix(v):
+        if isinstance(v, dict): return {k: fix(x) for k, x in v.items()}
         if isinstance(v, list): return [fix(x) for x in v]
         if isinstance(v, str) and '/' in v and not Path(v).is_absolute() and Path(v).exists(): return str(Path(v).resolve())
         return v

@@ -99,7 +99,7 @@ def test_template_ablations(tmp_path):
     torch.manual_seed(0); RTDMPredictor(**TINY_PREDICTOR).save_pretrained(str(pred))
     sub = tmp_path/'sub'
     params = dict(data='bundled', patch=64, seeds=[1], out_root=str(sub), train_variants=['tadl'], mask_variants=['predicted'], psr='bicubic',
-                  predictor=str(pred), train_batch=2, train_steps=2, steps=2, spacing='trailing', eval_batch=2, n_batches=1)
+                  predictor=str(pred), train_batch=2, train_steps=2, steps=2, spacing='trailing', eval_batch=2, n_batches=1, latent_residual=True)
     rd, m = _run('74_texadiff_ablations.ipynb', params, 'ab', tmp_path)
     assert set(m['incremental']) == {'+TADL', '+TA-sampling'} and set(m['mask_variants']) == {'predicted'}
     assert m['incremental']['+TADL']['paper_lpips'] == 0.4001 and m['mask_variants']['predicted']['paper_lpips'] == 0.3823
@@ -113,6 +113,7 @@ def test_template_ablations(tmp_path):
     assert tr['seed'].iloc[0] == 1 and m['incremental']['+TADL']['n'] == 1
     ck = Path(tr['checkpoint'].iloc[0])
     assert json.loads((ck/'model_index.json').read_text())['psr_method'] == 'bicubic'
+    assert json.loads((ck/'model_index.json').read_text())['latent_residual'] is True and tr['latent_residual'].iloc[0]   # passed through to 72
     assert json.loads((ck/'predictor'/'config.json').read_text())['unet_channels'] == [16, 32]    # the given tiny predictor
     # the evaluation sub-runs (template 73)
     ev = collect_frame('texadiff_ablation_eval', sub)
