@@ -134,13 +134,13 @@ def template_params(template:str|Path) -> dict:
     return literal_assignments(cells[0].source, f"{template.name} parameters cell")
 
 def abs_path_params(params:dict) -> dict:
-    "Copy of `params` with relative paths (values holding a '/' that exist from here) made absolute: templates run inside their run folder."
-    def fix(v):
+    "Copy of `params` with relative paths made absolute (templates run inside their run folder): values holding a '/' that exist from here, and every `*_root`/`*_dir` value."
+    def fix(v, is_dir=False):
         if isinstance(v, dict): return {k: fix(x) for k, x in v.items()}
         if isinstance(v, list): return [fix(x) for x in v]
-        if isinstance(v, str) and '/' in v and not Path(v).is_absolute() and Path(v).exists(): return str(Path(v).resolve())
+        if isinstance(v, str) and v and not Path(v).is_absolute() and (is_dir or ('/' in v and Path(v).exists())): return str(Path(v).resolve())
         return v
-    return {k: fix(v) for k, v in params.items()}
+    return {k: fix(v, k.endswith(('_root', '_dir'))) for k, v in params.items()}
 
 def _check_params(template:Path, params:dict) -> dict:
     "JSON-able copy of `params` (relative paths made absolute), after checking names against the template."
