@@ -83,7 +83,7 @@ def test_ablation_template_params_take_effect(tmp_path):
     p = run_template(ROOT/'nbs'/'experiments'/'92_sgdm_ablations.ipynb',
                      dict(out_root=str(tmp_path), fuse_variants=['spade'], style_variants=['gt', 'sflow'], map_variants=['aligned', 'shuffled'],
                           steps=1, flow_steps=2, n_styles=2, n_eval=2, eval_steps=1, scale=16, seeds=[0, 1], spacing='trailing', style_temperature=0.0,
-                          holdout_pairs=[0]),
+                          holdout_pairs=[0], latent_residual=True),
                      'sgdm_ablations', out_root=tmp_path, progress=False)
     m = load_metrics(p)
     assert m['n_rows'] == 5 and m['n_train_runs'] == 2 and m['scale'] == 16 and m['n_eval'] == 2
@@ -99,6 +99,8 @@ def test_ablation_template_params_take_effect(tmp_path):
     assert len(train_runs) == 2 and all(load_metrics(r)['steps'] == 1 for r in train_runs)
     assert all(json.loads((r/'params.json').read_text())['holdout_pairs'] == [0] for r in train_runs)
     assert sorted(json.loads((r/'params.json').read_text())['seed'] for r in train_runs) == [0, 1]
+    assert all(json.loads((r/'params.json').read_text())['latent_residual'] is True for r in train_runs)       # passed through to 91
+    assert all(json.loads((r/'checkpoint'/'model_index.json').read_text())['latent_residual'] is True for r in train_runs)
 
 
 def test_shipped_sgdm_near_bicubic_on_held_out_tiles(shared):
