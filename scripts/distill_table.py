@@ -6,13 +6,14 @@ Usage: .venv/bin/python scripts/distill_table.py SLIM_RUN[,SLIM_RUN...] COMPARE_
 (run folders; each compare run evaluated every checkpoint as a row named `slim-student:<variant><seed>`, e.g. `slim-student:mse0`;
 the optional teacher runs are template-80 runs with a `slim-teacher` row on the same evaluation sets).
 Paired differences between two variants are taken per seed on the same pairs (the two students share the seed: init and crops),
-then pooled: mean over seeds of the per-seed mean difference, with the per-pair 95% interval of the pooled differences.
+then pooled over the seeds' pairs (mean and 95% t-interval by `experiments.paired_gains`; optimistic, since the same images recur in every seed).
 """
 import json, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt
+from rsworkbench.experiments import paired_gains
 
 ROW = {'distill_none': 'none', 'distill_mse': 'mse', 'full': 'mmd'}   # template 83 variant -> compare-row label
 LABEL = {'none': 'no distillation', 'mse': 'MSE', 'mmd': 'MSE + MMD'}
@@ -22,22 +23,24 @@ METRICS = ['psnr', 'ssim', 'fsim', 'vsi', 'gmsd']
 LOWER_BETTER = {'gmsd', 'nlpd'}
 
 def paired(a, b, metric='psnr'):
-    "Mean, std, 95% interval (normal approximation) of the paired differences a - b, and the share of pairs where a is better."
-    d = np.asarray(a, float) - np.asarray(b, float)
-    h = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float('nan')
-    better = (d < 0) if metric in LOWER_BETTER else (d > 0)
-    return dict(mean=d.mean(), std=d.std(ddof=1) if len(d) > 1 else float('nan'), ci_lo=d.mean() - h, ci_hi=d.mean() + h, better=float(better.mean()), n=len(d))
+    "Paired difference a - b (`experiments.paired_gains`: mean, std, 95% t-interval) and the share of pairs where a is better."
+    t = pd.DataFrame(); t.attrs['per_pair'] = {'a': {metric: list(a)}, 'b': {metric: list(b)}}
+    r = paired_gains(t, metric, base='b', higher_better=metric not in LOWER_BETTER).loc['a']
+    return dict(mean=r.gain, std=r['std'], ci_lo=r.ci95_lo, ci_hi=r.ci95_hi, better=r.wins / r.n, n=int(r.n))
+
+def eval_name(m):
+    "Which set a template-80 run evaluated, from its metrics.json."
+    return 'research-only scenes' if m['params'].get('eval_set') == 'research' else ('held-out tiles' if m['params'].get('tiles') else 'held-out crops')
 
 def compare_rows(run):
-    "{(label, seed): {metric: per-pair values}} and bicubic's, from a template-80 run."
+    "{(label, seed): {metric: per-pair values}}, bicubic's values, the set's name and the number of pairs, from a template-80 run."
     m = json.loads((Path(run)/'metrics.json').read_text())
     pp, out = m['per_pair'], {}
     for name, vals in pp.items():
         if not name.startswith('slim-student:'): continue
-        tag = name.split(':', 1)[1]; lab, seed = tag.rstrip('0123456789'), int(tag[len(tag.rstrip('0123456789')):])
-        out[(lab, seed)] = vals
-    what = 'research-only scenes' if m['params'].get('eval_set') == 'research' else ('held-out tiles' if m['params'].get('tiles') else 'held-out crops')
-    return out, pp['bicubic'], what, m['n_pairs']
+        tag = name.split(':', 1)[1]; lab = tag.rstrip('0123456789')
+        out[(lab, int(tag[len(lab):]))] = vals
+    return out, pp['bicubic'], eval_name(m), m['n_pairs']
 
 if __name__ == '__main__':
     slim, comp = sys.argv[1].split(','), sys.argv[2].split(',')
@@ -67,8 +70,7 @@ if __name__ == '__main__':
                                   seeds_agree=int(sum(np.sign(v) == np.sign(pooled['mean']) for v in per_seed.values())), n_seeds=len(ok),
                                   per_seed=' '.join(f'{v:+.4f}' for v in per_seed.values())))
     for r in (sys.argv[3].split(',') if len(sys.argv) > 3 else []):   # the teacher itself on the same sets
-        m = json.loads((Path(r)/'metrics.json').read_text()); pp = m['per_pair']
-        what = 'research-only scenes' if m['params'].get('eval_set') == 'research' else ('held-out tiles' if m['params'].get('tiles') else 'held-out crops')
+        m = json.loads((Path(r)/'metrics.json').read_text()); pp, what = m['per_pair'], eval_name(m)
         for k in METRICS:
             if k in pp.get('slim-teacher', {}):
                 rows.append(dict(eval=what, n_pairs=m['n_pairs'], row='teacher', metric=k, mean=np.mean(pp['slim-teacher'][k]),

@@ -7,50 +7,29 @@
 
 The crops are rebuilt from each run's parameters and the template defaults, as the templates draw them.
 """
-import json, shutil, sys
+import shutil, sys, json
 from pathlib import Path
-import pandas as pd, torch, torch.nn.functional as F
-from rsworkbench.core import from_pm1
-from rsworkbench.experiments import template_params
-from rsworkbench.metrics import compute_metrics
+import pandas as pd, torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablation_tables import BIC_METRICS as M, run_params, metrics_row, texadiff_eval_pairs, sgdm_eval_pairs
 
-M = ['psnr', 'ssim', 'fsim', 'vsi', 'gmsd']
-NBX = Path(__file__).resolve().parents[1]/'nbs'/'experiments'
 DST = Path(__file__).resolve().parents[1]/'nbs'/'results_data'
 
-def params(run, template):
-    "A run's parameters with the template's defaults for those it did not set."
-    return {**template_params(NBX/template), **json.loads((Path(run)/'params.json').read_text())}
-
-def row(pairs, fn):
-    "Mean metrics of fn(lr) (in [-1, 1]) against the HR crops of (lr, hr) pairs in [-1, 1]."
-    rs = [compute_metrics(from_pm1(fn(l, h)).clamp(0, 1), from_pm1(h), M) for l, h in pairs]
-    return {m: float(torch.cat([torch.as_tensor(r[m]).flatten() for r in rs]).mean()) for m in M}
-
-bicubic = lambda l, h: F.interpolate(l, size=h.shape[-2:], mode='bicubic', align_corners=False).clamp(-1, 1)
-
 def texadiff(run):
-    from rsworkbench.texadiff.train import texadiff_data, batch_at
     from rsworkbench.registry import get_method
-    run = Path(run); p, e = params(run, '74_texadiff_ablations.ipynb'), template_params(NBX/'73_texadiff_evaluate.ipynb')
-    dd = texadiff_data(p['data'], p['patch'], p['degradation'], e['val_fraction'], e['split_seed'])
-    pairs = [(b['lr'], b['hr']) for b in (batch_at(dd['val'], i, p['eval_batch']) for i in range(p['n_batches']))]
+    run = Path(run); p, pairs = run_params(run, '74_texadiff_ablations.ipynb'), texadiff_eval_pairs(run)
     psr, tx = get_method(p['psr']), get_method('texadiff')
-    ref = {'bicubic': row(pairs, bicubic), f"psr ({p['psr']})": row(pairs, lambda l, h: psr(l)), 'texadiff (shipped)': row(pairs, lambda l, h: tx(l)),
-           'n_crops': sum(len(l) for l, _ in pairs), 'run': run.name}
+    ref = {'bicubic': metrics_row(pairs), f"psr ({p['psr']})": metrics_row(pairs, lambda l, h: psr(l)),
+           'texadiff (shipped)': metrics_row(pairs, lambda l, h: tx(l)), 'n_crops': sum(len(l) for l, _ in pairs), 'run': run.name}
     (DST/'texadiff_res_reference.json').write_text(json.dumps(ref, indent=1))
     for name in ('incremental', 'mask_variants', 'per_seed'): shutil.copy(run/f'{name}.csv', DST/f'texadiff_res_{name}.csv')
     print(json.dumps(ref, indent=1))
 
 def sgdm(runs):
-    from rsworkbench.sgdm.train import sgdm_pairs, split_pairs, map_batches
     per, bic = [], []
     for r in runs:
-        p = params(r, '92_sgdm_ablations.ipynb')
-        _, ev = split_pairs(sgdm_pairs(p['maps']), p['holdout'], p['holdout_pairs'])
-        eb = map_batches(ev, p['hr_size'], p['scale'], 1, p['seeds'][0] + 1000)   # the template's held-out crops
-        b = row([next(eb)[:2] for _ in range(p['n_eval'])], bicubic)
-        for s in p['seeds']: bic.append(dict(seed=s, run=Path(r).name, **b))
+        b = metrics_row(sgdm_eval_pairs(r))
+        for s in run_params(r, '92_sgdm_ablations.ipynb')['seeds']: bic.append(dict(seed=s, run=Path(r).name, **b))
         per.append(pd.read_csv(Path(r)/'per_seed.csv'))
     bic, per = pd.DataFrame(bic).set_index('seed'), pd.concat(per, ignore_index=True)
     for m in M: per[f'{m}_gain'] = per[m] - per.seed.map(bic[m])
