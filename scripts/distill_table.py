@@ -43,6 +43,7 @@ def compare_rows(run):
     return out, pp['bicubic'], eval_name(m), m['n_pairs']
 
 if __name__ == '__main__':
+    if len(sys.argv) < 3: sys.exit(__doc__)
     slim, comp = sys.argv[1].split(','), sys.argv[2].split(',')
     dst = Path(__file__).resolve().parents[1]/'nbs'/'results_data'
     # template 83's own held-out batches: per seed and mean/std

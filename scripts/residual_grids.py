@@ -41,6 +41,7 @@ def sgdm(runs):
     print(tab.round(3).to_string())
 
 if __name__ == '__main__':
+    if len(sys.argv) < 3: sys.exit(__doc__)
     torch.set_num_threads(1)
     what, runs = sys.argv[1], sys.argv[2]
     if what == 'texadiff': texadiff(runs)
