@@ -2,7 +2,8 @@
 and its wider evaluation (template 80 with one `slim-student:<variant><seed>` row per checkpoint) into `nbs/results_data/`,
 and draw the figure for the results page.
 
-Usage: .venv/bin/python scripts/distill_table.py SLIM_RUN[,SLIM_RUN...] COMPARE_RUN[,COMPARE_RUN...] [TEACHER_RUN[,TEACHER_RUN...]]
+Usage: .venv/bin/python scripts/distill_table.py [--name NAME] SLIM_RUN[,SLIM_RUN...] COMPARE_RUN[,COMPARE_RUN...] [TEACHER_RUN[,TEACHER_RUN...]]
+(NAME: the output files' stem, default `slim_distill`: `nbs/results_data/NAME*.csv`, `nbs/images/NAME_cpu.png`)
 (run folders; each compare run evaluated every checkpoint as a row named `slim-student:<variant><seed>`, e.g. `slim-student:mse0`;
 the optional teacher runs are template-80 runs with a `slim-teacher` row on the same evaluation sets).
 Paired differences between two variants are taken per seed on the same pairs (the two students share the seed: init and crops),
@@ -43,8 +44,11 @@ def compare_rows(run):
     return out, pp['bicubic'], eval_name(m), m['n_pairs']
 
 if __name__ == '__main__':
-    if len(sys.argv) < 3: sys.exit(__doc__)
-    slim, comp = sys.argv[1].split(','), sys.argv[2].split(',')
+    args = sys.argv[1:]
+    name = args[1] if args[:1] == ['--name'] else 'slim_distill'
+    if args[:1] == ['--name']: args = args[2:]
+    if len(args) < 2: sys.exit(__doc__)
+    slim, comp = args[0].split(','), args[1].split(',')
     dst = Path(__file__).resolve().parents[1]/'nbs'/'results_data'
     # template 83's own held-out batches: per seed and mean/std
     per = pd.concat([pd.read_csv(Path(r)/'per_seed.csv') for r in slim], ignore_index=True)
@@ -70,15 +74,15 @@ if __name__ == '__main__':
                 diffs.append(dict(eval=what, n_pairs=n, row=a, against=b, metric=k, **pooled,
                                   seeds_agree=int(sum(np.sign(v) == np.sign(pooled['mean']) for v in per_seed.values())), n_seeds=len(ok),
                                   per_seed=' '.join(f'{v:+.4f}' for v in per_seed.values())))
-    for r in (sys.argv[3].split(',') if len(sys.argv) > 3 else []):   # the teacher itself on the same sets
+    for r in (args[2].split(',') if len(args) > 2 else []):   # the teacher itself on the same sets
         m = json.loads((Path(r)/'metrics.json').read_text()); pp, what = m['per_pair'], eval_name(m)
         for k in METRICS:
             if k in pp.get('slim-teacher', {}):
                 rows.append(dict(eval=what, n_pairs=m['n_pairs'], row='teacher', metric=k, mean=np.mean(pp['slim-teacher'][k]),
                                  gain_vs_bicubic=np.mean(np.asarray(pp['slim-teacher'][k]) - np.asarray(pp['bicubic'][k])), gain_std_over_seeds=np.nan, n_seeds=0))
     wide, pdiff = pd.DataFrame(rows), pd.DataFrame(diffs)
-    tab.to_csv(dst/'slim_distill.csv'); per.drop(columns='row').to_csv(dst/'slim_distill_per_seed.csv', index=False)
-    wide.to_csv(dst/'slim_distill_wide.csv', index=False); pdiff.to_csv(dst/'slim_distill_paired.csv', index=False)
+    tab.to_csv(dst/f'{name}.csv'); per.drop(columns='row').to_csv(dst/f'{name}_per_seed.csv', index=False)
+    wide.to_csv(dst/f'{name}_wide.csv', index=False); pdiff.to_csv(dst/f'{name}_paired.csv', index=False)
     # figure: training L1 of each variant (seed 0) and the per-seed paired PSNR-Y differences on each evaluation set
     fig, ax = plt.subplots(1, 1 + len(comp), figsize=(4.2 * (1 + len(comp)), 3.4))
     # the training batches of a step are the same for every variant of a seed (batch_at), so the L1 difference isolates the distillation
@@ -96,5 +100,5 @@ if __name__ == '__main__':
             a.plot([i, i], [x.ci_lo, x.ci_hi], color='tab:red', lw=2)
         a.axhline(0, color='gray', lw=.8); a.set_xticks(range(len(sub))); a.set_xticklabels([f'{LABEL[x.row]}\nvs {LABEL[x.against]}' for x in sub.itertuples()], fontsize=7)
         a.set_title(f'paired Δ PSNR-Y, {what} (n={sub.n_pairs.iloc[0]})', fontsize=9); a.set_ylabel('dB')
-    fig.tight_layout(); fig.savefig(dst.parent/'images'/'slim_distill_cpu.png', dpi=110)
+    fig.tight_layout(); fig.savefig(dst.parent/'images'/f'{name}_cpu.png', dpi=110)
     print(tab.round(4).to_string()); print(); print(wide[wide.metric == 'psnr'].round(4).to_string()); print(); print(pdiff.round(4).to_string())

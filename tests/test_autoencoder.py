@@ -17,6 +17,12 @@ def test_autoencoder_template_then_method_template(tmp_path, shared):
     assert m['steps'] == 4 and m['params']['max_steps'] == 4 and m['autoencoder'] == 'AutoencoderKL'   # injected parameters took effect
     assert m['n_val'] >= 1 and m['recon_psnr_y'] > 0 and m['bicubic_x4_psnr_y'] > 20 and (Path(m['checkpoint'])/'config.json').exists()
     vae = load_vae(m['checkpoint'])
+    # the x1 config: latents at the input's size, no mid-block attention
+    m1 = load_metrics(run_template(EXP/'10_train_autoencoder.ipynb', dict(config='tiny-f1', patch=32, batch=2, max_steps=2, ckpt_every=2, val_size=64,
+                                                                            device='cpu', threads=1), 'autoencoder', out_root=tmp_path, progress=False))
+    v1 = load_vae(m1['checkpoint'])
+    assert m1['params']['config'] == 'tiny-f1' and not v1.config.mid_block_add_attention
+    assert v1.encode(torch.rand(1, 3, 24, 40)).latent_dist.mean.shape == (1, 4, 24, 40)
     # the SlimDiffSR teacher template trains on top of it; its saved teacher carries the swapped-in VAE
     p = dict(data='synthetic', patch=32, batch=1, lambda_lpips=0.0, discriminator='conv', n_val=1, device='cpu', max_steps=1, estimator_steps=1,
              alpha_mode='variance', unet_rank=4, vae_rank=4, threads=1, lambda_gan=0.0, vae=m['checkpoint'])

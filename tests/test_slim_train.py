@@ -58,9 +58,17 @@ def test_templates_tiny(tmp_path):
     m1 = load_metrics(run_template('nbs/experiments/81_slim_train_teacher.ipynb', p1, 'slim_teacher', out_root=tmp_path, progress=False))
     assert m1['params']['alpha_mode'] == 'variance' and m1['alpha_mode'] == 'variance'      # injected, not the default 'predictor'
     assert m1['steps'] == 2 and m1['params']['max_steps'] == 2 and m1['discriminator'] == 'conv'
+    # continue that teacher without LoRA (the whole UNet trains; its predictor and estimator carry on)
+    p1c = dict(p1, init=m1['checkpoint'], unet_rank=0, vae_rank=0, estimator_steps=0, max_steps=1)
+    m1c = load_metrics(run_template('nbs/experiments/81_slim_train_teacher.ipynb', p1c, 'slim_teacher', out_root=tmp_path, progress=False))
+    assert m1c['steps'] == 1 and m1c['params']['init'] == m1['checkpoint'] and m1c['predictor_saved'] and m1c['checkpoint'] != m1['checkpoint']
     p2 = dict(base, teacher=m1['checkpoint'], variant='no_qgam', distill='mse', max_steps=2, threads=1, residual=True)
     m2 = load_metrics(run_template('nbs/experiments/82_slim_distill.ipynb', p2, 'slim_distill', out_root=tmp_path, progress=False))
     assert m2['distill'] == 'mse' and m2['mmd'] == 0 and m2['mse'] > 0 and m2['steps'] == 2
+    assert m2['teacher_alpha_mode'] == 'predictor'            # default with a teacher: its predictor on the HR latent (paper)
+    m2v = load_metrics(run_template('nbs/experiments/82_slim_distill.ipynb', dict(p2, teacher_alpha_mode='variance', max_steps=1), 'slim_distill',
+                                    out_root=tmp_path, progress=False))
+    assert m2v['teacher_alpha_mode'] == 'variance' and m2v['checkpoint'] != m2['checkpoint']
     assert m2['n_attention_maps'] == 0                        # the no-QGAM variant took effect
     assert json.loads((Path(m2['checkpoint'])/'net'/'config.json').read_text())['residual'] is True   # and the residual student
     # warm start: the same settings load; a student of other settings (same weight shapes: `residual`) is refused, not loaded silently
@@ -77,3 +85,24 @@ def test_templates_tiny(tmp_path):
     assert all((rd3/'variants'/v/f'seed{s}'/'checkpoint').exists() for v in p3['variants'] for s in (0, 1))
     assert json.loads((rd3/'variants'/'full'/'seed1'/'checkpoint'/'net'/'config.json').read_text())['residual'] is True
     for t in ('81_slim_train_teacher', '82_slim_distill', '83_slim_ablations'): assert 'run_dir' in template_params(f'nbs/experiments/{t}.ipynb')
+
+
+def test_teacher_without_lora_and_continued(tmp_path):
+    "unet_rank=0 trains the whole UNet (no LoRA) and vae_rank=0 keeps the VAE frozen; a saved teacher continues with its own predictor."
+    torch.set_num_threads(1); seed_everything(0)
+    ds = synthetic_tiles(4, 32)
+    kw = {**TINY_T, 'unet_rank': 0, 'vae_rank': 0}
+    pipe = build_teacher('tiny')
+    u0, v0 = ({k: v.clone() for k, v in m.state_dict().items()} for m in (pipe.unet, pipe.vae))
+    train_teacher(pipe, ds, tmp_path/'a', max_steps=3, **kw)
+    assert lora_layers(pipe.unet) == [] and lora_layers(pipe.vae) == []
+    changed = [k for k, v in pipe.unet.state_dict().items() if not torch.equal(u0[k], v)]
+    assert len(changed) > len(u0) // 2 and 'conv_in.weight' in changed          # the UNet itself trained, not adapters
+    assert all(torch.equal(v0[k], v) for k, v in pipe.vae.state_dict().items())   # the VAE did not move
+    t, pred = load_teacher(tmp_path/'a'/'checkpoint')
+    assert torch.equal(t.unet.conv_in.weight, pipe.unet.conv_in.weight)
+    p0 = {k: v.clone() for k, v in pred.state_dict().items()}
+    h = train_teacher(t, ds, tmp_path/'b', max_steps=2, **{**kw, 'estimator_steps': 0}, predictor=pred)
+    assert h['step'] == [1, 2] and all(math.isfinite(v) for v in h['l1'])
+    _, pred_b = load_teacher(tmp_path/'b'/'checkpoint')
+    assert pred_b.state_dict().keys() == p0.keys() and any(not torch.equal(p0[k], v) for k, v in pred_b.state_dict().items())   # the given predictor trained on

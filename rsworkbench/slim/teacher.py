@@ -274,9 +274,9 @@ def teacher_loss(out:TeacherOutput, # teacher result
 
 # %% ../../nbs/84a_slim.teacher.ipynb #1292338f
 def teacher_parameters(teacher:SlimTeacher) -> list:
-    "Trainable generator parameters: LoRA layers (UNet, VAE decoder) and, in 'predictor' mode, the ᾱ* predictor."
+    "Trainable generator parameters: LoRA layers (UNet, VAE decoder; a UNet without LoRA is trained in full) and, in 'predictor' mode, the ᾱ* predictor."
     ps = [p for m in (teacher.unet, teacher.vae) for n, p in m.named_parameters() if 'lora_' in n]
-    if not ps: ps = [p for p in teacher.unet.parameters()]   # no LoRA: full fine-tuning of the UNet
+    if not lora_layers(teacher.unet): ps += list(teacher.unet.parameters())   # no LoRA on the UNet: full training (from-scratch tiny teachers)
     if teacher.alpha_mode == 'predictor': ps += list(teacher.predictor.parameters())
     for p in ps: p.requires_grad_(True)
     return ps

@@ -114,7 +114,8 @@ def train_teacher(pipe:SlimTeacherPipeline, # base teacher (trained in place: Lo
                   estimator_steps:int=0, # first steps: train the uncertainty estimator alone (Jeffreys loss)
                   estimator_lr:float=1e-4,
                   alpha_mode:str='predictor', # 'predictor' (paper), 'variance' (authors' code) or 'fixed'
-                  unet_rank:int=32, vae_rank:int=16, # LoRA ranks (paper: 32, 16)
+                  unet_rank:int=32, vae_rank:int=16, # LoRA ranks (paper: 32, 16); 0: no LoRA (UNet: trained in full; VAE: frozen)
+                  predictor:AlphaPredictor|None=None, # ᾱ* predictor to continue from (a checkpoint's `predictor/`; default: a new one)
                   lambda_lpips:float=2.5, lambda_gan:float=0.25, lambda_tv:float=1.0, # loss weights (paper: 2.5, 0.25; TV: not given)
                   lpips_stand_in:bool=False, # allow the weight-free stand-in when LPIPS weights are missing
                   discriminator:str='auto', # 'auto' (DINO if local weights, else conv), 'dino', 'conv'
@@ -130,10 +131,11 @@ def train_teacher(pipe:SlimTeacherPipeline, # base teacher (trained in place: Lo
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         c = pipe.estimator.config
-        predictor = AlphaPredictor(latent_channels=c.latent_channels, var_channels=c.latent_channels if c.per_element else 1)
+        if predictor is None: predictor = AlphaPredictor(latent_channels=c.latent_channels, var_channels=c.latent_channels if c.per_element else 1)
         disc = build_discriminator(discriminator) if lambda_gan else None
-        if not lora_layers(pipe.unet): add_lora(pipe.unet, unet_rank, UNET_LORA_TARGETS)
-        if not lora_layers(pipe.vae.decoder): add_lora(pipe.vae.decoder, vae_rank, VAE_LORA_TARGETS)
+        if unet_rank and not lora_layers(pipe.unet): add_lora(pipe.unet, unet_rank, UNET_LORA_TARGETS)
+        if not vae_rank: pipe.vae.requires_grad_(False)
+        elif not lora_layers(pipe.vae.decoder): add_lora(pipe.vae.decoder, vae_rank, VAE_LORA_TARGETS)
     pipe.to(acc.device); predictor.to(acc.device)
     if disc is not None: disc.to(acc.device)
     teacher = _teacher_view(pipe, predictor, alpha_mode)
@@ -220,7 +222,7 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         disc = build_discriminator(discriminator) if lambda_gan else None
-        tview, dl = None, None
+        tview, dl, mode = None, None, None
         if teacher is not None:
             mode = teacher_alpha_mode if (predictor is not None or teacher_alpha_mode != 'predictor') else 'variance'
             if mode != teacher_alpha_mode: warnings.warn("the teacher has no ᾱ* predictor: it sets ᾱ* from the variance (alpha_mode='variance')", stacklevel=2)
@@ -229,7 +231,7 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
             tview = _teacher_view(teacher, predictor, mode, feature_levels=len(net.unet.up_blocks))
     if disc is not None: disc.to(acc.device)
     out = Path(out_dir) if out_dir is not None else None
-    step, hist = 0, dict(step=[], loss=[], l1=[], mse=[], mmd=[], minutes=0.0, distill=distill, perceptual=getattr(perceptual, 'kind', None),
+    step, hist = 0, dict(step=[], loss=[], l1=[], mse=[], mmd=[], minutes=0.0, distill=distill, teacher_alpha_mode=mode, perceptual=getattr(perceptual, 'kind', None),
                          discriminator=getattr(disc, 'kind', None))
     params = list(net.parameters())
     def _ensure_dl(fs, ft):

@@ -1,0 +1,38 @@
+"""Score SlimDiffSR teacher checkpoints on template 83's own held-out batches, so that a teacher can be set beside the students it
+would distil (83 with data='clean', degradation='bicubic', patch=64, batch=8, n_val=4, seed 0: the same 32 crops as its rows).
+
+Two numbers per teacher:
+- `pipeline`: the shipped inference path (`SlimTeacherPipeline`, ᾱ* from the estimator's variance: no HR needed);
+- `distill`: the path a student is distilled from (`train_student` runs the teacher with the HR: ᾱ* from the predictor on the HR latent,
+  as during the teacher's training; the paper uses the predictor only while the teacher is built and distilled).
+And the autoencoder's ceiling: PSNR-Y of decode(encode(HR)), which no teacher on that autoencoder can exceed by much.
+
+Usage: .venv/bin/python scripts/teacher_eval.py TEACHER_DIR [TEACHER_DIR ...]   (save_teacher folders: <run>/checkpoint or a shipped asset)
+"""
+import sys, json
+import torch
+from rsworkbench.core import from_pm1
+from rsworkbench.data.degrade import bicubic_up
+from rsworkbench.metrics import psnr_y
+from rsworkbench.slim.teacher import encode_latents, decode_latents
+from rsworkbench.slim.train import slim_data, batch_at, evaluate_slim, load_teacher, _teacher_view
+
+def mean_psnr(pairs):
+    q = lambda t: from_pm1(t.float().clamp(-1, 1)).double()
+    return float(torch.cat([psnr_y(q(a), q(b)).flatten() for a, b in pairs]).mean())
+
+if __name__ == '__main__':
+    if len(sys.argv) < 2: sys.exit(__doc__)
+    torch.set_num_threads(1)
+    dd = slim_data('clean', 64, 'bicubic', seed=0)
+    val = [batch_at(dd['val'], i, 8) for i in range(4)]
+    for d in sys.argv[1:]:
+        pipe, pred = load_teacher(d)
+        ev = evaluate_slim(pipe, val)
+        with torch.no_grad():
+            r = dict(teacher=d, psnr_y_bicubic=ev['psnr_y_bicubic'], pipeline=ev['psnr_y'],
+                     vae_ceiling=mean_psnr([(decode_latents(pipe.vae, encode_latents(pipe.vae, b['hr'])), b['hr']) for b in val]))
+            if pred is not None:
+                tv = _teacher_view(pipe, pred, 'predictor')
+                r['distill'] = mean_psnr([(tv(bicubic_up(b['lr'], 4), b['hr']).images, b['hr']) for b in val])
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}))
