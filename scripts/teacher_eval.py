@@ -6,15 +6,20 @@ Two numbers per teacher:
 - `distill`: the path a student is distilled from (`train_student` runs the teacher with the HR: ᾱ* from the predictor on the HR latent,
   as during the teacher's training; the paper uses the predictor only while the teacher is built and distilled).
 And the autoencoder's ceiling: PSNR-Y of decode(encode(HR)), which no teacher on that autoencoder can exceed by much.
+Each is given on the held-out crops and on 32 training crops (the first 4 batches of 8 of the training split: what a student is
+distilled on), with bicubic beside them. One JSON line per teacher.
 
-Usage: .venv/bin/python scripts/teacher_eval.py TEACHER_DIR [TEACHER_DIR ...]   (save_teacher folders: <run>/checkpoint or a shipped asset)
+Usage: .venv/bin/python scripts/teacher_eval.py DIR [DIR ...]   (save_teacher folders: <run>/checkpoint or a shipped asset; a student
+folder, SlimDiffSRPipeline, is scored too, through its pipeline only, to set it beside the teachers)
 """
 import sys, json
+from pathlib import Path
 import torch
 from rsworkbench.core import from_pm1
 from rsworkbench.data.degrade import bicubic_up
 from rsworkbench.metrics import psnr_y
 from rsworkbench.slim.teacher import encode_latents, decode_latents
+from rsworkbench.slim.pipeline import SlimDiffSRPipeline
 from rsworkbench.slim.train import slim_data, batch_at, evaluate_slim, load_teacher, _teacher_view
 
 def mean_psnr(pairs):
@@ -25,14 +30,16 @@ if __name__ == '__main__':
     if len(sys.argv) < 2: sys.exit(__doc__)
     torch.set_num_threads(1)
     dd = slim_data('clean', 64, 'bicubic', seed=0)
-    val = [batch_at(dd['val'], i, 8) for i in range(4)]
+    sets = {'held_out': [batch_at(dd['val'], i, 8) for i in range(4)], 'train': [batch_at(dd['train'], i, 8) for i in range(4)]}
     for d in sys.argv[1:]:
-        pipe, pred = load_teacher(d)
-        ev = evaluate_slim(pipe, val)
+        student = json.loads((Path(d)/'model_index.json').read_text())['_class_name'] == 'SlimDiffSRPipeline'
+        pipe, pred = (SlimDiffSRPipeline.from_pretrained(d), None) if student else load_teacher(d)
+        r = dict(student=d) if student else dict(teacher=d)
         with torch.no_grad():
-            r = dict(teacher=d, psnr_y_bicubic=ev['psnr_y_bicubic'], pipeline=ev['psnr_y'],
-                     vae_ceiling=mean_psnr([(decode_latents(pipe.vae, encode_latents(pipe.vae, b['hr'])), b['hr']) for b in val]))
-            if pred is not None:
-                tv = _teacher_view(pipe, pred, 'predictor')
-                r['distill'] = mean_psnr([(tv(bicubic_up(b['lr'], 4), b['hr']).images, b['hr']) for b in val])
-        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}))
+            tv = _teacher_view(pipe, pred, 'predictor') if pred is not None else None
+            for name, bs in sets.items():
+                ev = evaluate_slim(pipe, bs)
+                r[name] = dict(bicubic=ev['psnr_y_bicubic'], pipeline=ev['psnr_y'])
+                if not student: r[name]['vae_ceiling'] = mean_psnr([(decode_latents(pipe.vae, encode_latents(pipe.vae, b['hr'])), b['hr']) for b in bs])
+                if tv is not None: r[name]['distill'] = mean_psnr([(tv(bicubic_up(b['lr'], 4), b['hr']).images, b['hr']) for b in bs])
+        print(json.dumps({k: ({a: round(b, 3) for a, b in v.items()} if isinstance(v, dict) else v) for k, v in r.items()}))
