@@ -87,11 +87,12 @@ if __name__ == '__main__':
     fig, ax = plt.subplots(1, 1 + len(comp), figsize=(4.2 * (1 + len(comp)), 3.4))
     # the training batches of a step are the same for every variant of a seed (batch_at), so the L1 difference isolates the distillation
     hist = lambda v: json.loads(next(Path(slim[0]).glob(f'variants/{v}/seed*/history.json')).read_text())
+    seed0 = next(Path(slim[0]).glob('variants/distill_none/seed*')).name   # the first run's seed
     ref = pd.Series(hist('distill_none')['l1'])
     for v in ('distill_mse', 'full'):
         h = hist(v); ax[0].plot(h['step'], (pd.Series(h['l1']) - ref).rolling(100, min_periods=20).mean() * 1e3, label=f'{LABEL[ROW[v]]} − no distillation')
     ax[0].axhline(0, color='gray', lw=.8); ax[0].set_ylabel('ΔL1 × 1000'); ax[0].set_xlabel('step'); ax[0].legend(fontsize=8)
-    ax[0].set_title('training L1 to HR vs no distillation, same batches (seed 0, rolling 100)', fontsize=8)
+    ax[0].set_title(f'training L1 to HR vs no distillation, same batches ({seed0[:4]} {seed0[4:]}, rolling 100)', fontsize=8)
     for a, (r, what) in zip(ax[1:], [(r, compare_rows(r)[2]) for r in comp]):
         sub = pdiff[(pdiff['eval'] == what) & (pdiff.metric == 'psnr')]
         for i, x in enumerate(sub.itertuples()):
