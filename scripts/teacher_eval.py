@@ -1,5 +1,5 @@
-"""Score SlimDiffSR teacher checkpoints on template 83's own held-out batches, so that a teacher can be set beside the students it
-would distil (83 with data='clean', degradation='bicubic', patch=64, batch=8, n_val=4, seed 0: the same 32 crops as its rows).
+"""Score SlimDiffSR teachers (and students) on template 83's own held-out batches and on training crops, so that a teacher can be set
+beside the students it would distil (83 with data='clean', degradation='bicubic', patch=64, batch=8, n_val=4, seed 0: the same 32 crops as its rows).
 
 Two numbers per teacher:
 - `pipeline`: the shipped inference path (`SlimTeacherPipeline`, ᾱ* from the estimator's variance: no HR needed);
@@ -32,7 +32,8 @@ if __name__ == '__main__':
     dd = slim_data('clean', 64, 'bicubic', seed=0)
     sets = {'held_out': [batch_at(dd['val'], i, 8) for i in range(4)], 'train': [batch_at(dd['train'], i, 8) for i in range(4)]}
     for d in sys.argv[1:]:
-        student = json.loads((Path(d)/'model_index.json').read_text())['_class_name'] == 'SlimDiffSRPipeline'
+        idx = Path(d)/'model_index.json'   # missing: load_teacher says what to pass
+        student = idx.exists() and json.loads(idx.read_text()).get('_class_name') == 'SlimDiffSRPipeline'
         pipe, pred = (SlimDiffSRPipeline.from_pretrained(d), None) if student else load_teacher(d)
         r = dict(student=d) if student else dict(teacher=d)
         with torch.no_grad():
