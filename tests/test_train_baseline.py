@@ -89,3 +89,24 @@ def test_shipped_residual_cnn_beats_bicubic_on_held_out_tiles(held_out_gains, on
     gains = held_out_gains('residual-cnn')
     print('residual-cnn PSNR-Y gains over bicubic (dB):', [round(g, 3) for g in gains])
     assert min(gains) > 0 and sum(gains) / len(gains) > 0.5, gains
+
+@pytest.mark.slow
+def test_compare_template_refuses_rows_trained_on_evaluated_images(tmp_path, shared):
+    "Each row's recorded training split is checked against the evaluated images; the shipped clean models pass on the data='all' split."
+    tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'
+    run = tmp_path/'fake_run'; (run/'checkpoint').mkdir(parents=True)
+    def record(**p): (run/'metrics.json').write_text(json.dumps({'params': p}))
+    record(data='all', val_fraction=0.2, split_seed=0)   # trained on the research-only groups
+    with pytest.raises(RSWError, match='was trained on'):
+        run_template(tpl, dict(methods=['bicubic', 'residual-cnn'], checkpoints={'residual-cnn': str(run/'checkpoint')}, eval_set='research',
+                               metrics=['psnr']), 'compare', out_root=tmp_path, progress=False)
+    record(data='clean', val_fraction=0.2, split_seed=1)  # another split of the clean images: it saw a held-out image of split 0
+    with pytest.raises(RSWError, match='was trained on'):
+        run_template(tpl, dict(methods=['bicubic', 'slim-student'], checkpoints={'slim-student': str(run/'checkpoint')}, metrics=['psnr']),
+                     'compare', out_root=tmp_path, progress=False)
+    p = run_template(tpl, dict(methods=['bicubic', 'residual-cnn'], data='all', max_files=1, val_size=48, metrics=['psnr']), 'compare',
+                     out_root=tmp_path, progress=False)   # the shipped clean model never saw the data='all' held-out images
+    m = json.loads((p/'metrics.json').read_text())
+    assert m['n_files'] == 1 and not any('sgdm_samples' in f or 'worldstrat/L' in f for f in m['files'])
+    from rsworkbench.data.datasets import sr_images, split_files
+    assert set(m['files']) <= {str(f) for f in split_files(sr_images('all'), 0.2, 0)[1]}

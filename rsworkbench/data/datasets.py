@@ -15,9 +15,9 @@ from ..core import RSWError, data_dir, shared_data_dir
 from .io import read_raster, to_model_range, to_rgb, ensure_bands, IMAGE_EXTS, HAVE_GEO
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'CLEAN_GROUPS', 'RESTRICTED_GROUPS', 'RGB_BANDS', 'list_images', 'shared_images', 'bundled_images',
-           'split_files', 'load_rgb', 'load_map', 'bicubic_down', 'apply_degrader', 'HRTileDataset', 'PairedDataset',
-           'batch_at']
+__all__ = ['IMG_EXTS', 'CLEAN_GROUPS', 'RESTRICTED_GROUPS', 'RGB_BANDS', 'NOT_HR', 'list_images', 'shared_images', 'sr_images',
+           'bundled_images', 'split_files', 'load_rgb', 'load_map', 'bicubic_down', 'apply_degrader', 'HRTileDataset',
+           'PairedDataset', 'batch_at']
 
 # %% ../../nbs/12_data.datasets.ipynb #6100b1cc
 IMG_EXTS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg', '.webp')
@@ -71,6 +71,15 @@ def shared_images(groups:list|None=None, # group names (folders of ../shared/dat
         fs = [p for p in fs if (counts.get(str(p.relative_to(root))) or _n_bands(p)) >= min_bands]
         if fs: out[g] = fs
     return out
+
+NOT_HR = ('sgdm_samples/', 'worldstrat/L')  # in the shared data but not real HR imagery (SGDM outputs; 10 m revisits nearest-upsampled)
+
+def sr_images(data:str='clean' # 'clean': the redistributable groups; 'all': every group
+             ) -> list[Path]:
+    "The real HR RGB images an SR model trains and is evaluated on, sorted: `shared_images` without the `NOT_HR` files."
+    if data not in ('clean', 'all'): raise RSWError(f"data must be 'clean' or 'all', got {data!r}")
+    return sorted(f for fs in shared_images(clean_only=(data == 'clean')).values() for f in fs
+                  if not any(x in f.as_posix() for x in NOT_HR))
 
 def bundled_images() -> list[Path]:
     "The image samples shipped in the repo's `data/` (labels left out)."

@@ -40,10 +40,10 @@ def slim_data(data:str='bundled', # 'bundled' (repo samples), 'clean' or 'all' (
               degradation:str='slimdiffsr', # a data.degrade preset (the paper's milder Real-ESRGAN settings)
               val_fraction:float=0.2, split_seed:int=0, seed:int=0, samples_per_image:int=16) -> dict:
     "{'train', 'val'} HRTileDatasets with on-the-fly x4 degradation."
-    from rsworkbench.data.datasets import HRTileDataset, bundled_images, shared_images, split_files
+    from rsworkbench.data.datasets import HRTileDataset, bundled_images, sr_images, split_files
     from rsworkbench.data.degrade import Degrader
     if data == 'bundled': files = bundled_images()
-    elif data in ('clean', 'all'): files = sorted(f for fs in shared_images(clean_only=data == 'clean').values() for f in fs)
+    elif data in ('clean', 'all'): files = sr_images(data)
     else: raise RSWError(f"data must be 'bundled', 'clean' or 'all', got {data!r}")
     if not files: raise RSWError(f"no images for data={data!r}; use data='bundled'")
     tr, va = split_files(files, val_fraction, split_seed)

@@ -18,7 +18,7 @@ from .control import selective_unfreeze
 from .loss import tadl_loss
 from .pipeline import TexADiffPipeline, SCALE
 from ..tiling import anchor_latents
-from ..data.datasets import HRTileDataset, shared_images, bundled_images, split_files
+from ..data.datasets import HRTileDataset, sr_images, bundled_images, split_files
 from ..data.degrade import Degrader
 from ..metrics import compute_metrics
 
@@ -251,9 +251,7 @@ def texadiff_data(data:str='clean', # 'bundled', 'clean' or 'all'
                   seed:int=0, samples_per_image:int=16) -> dict:
     "{'train', 'val'} HRTileDatasets with on-the-fly degradation, and the file lists."
     if data == 'bundled': files = bundled_images()
-    elif data in ('clean', 'all'):
-        groups = shared_images(clean_only=(data == 'clean'))
-        files = sorted(f for fs in groups.values() for f in fs)
+    elif data in ('clean', 'all'): files = sr_images(data)
     else: raise RSWError(f"data must be 'bundled', 'clean' or 'all', got {data!r}")
     if not files: raise RSWError(f"no images for data={data!r} (is ../shared/data present?); use data='bundled'")
     tr, va = split_files(files, val_fraction, split_seed)
