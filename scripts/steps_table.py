@@ -21,6 +21,8 @@ VARY = ('max_steps', 'max_minutes', 'seed', 'device')   # what may differ within
 
 def load(run):
     run = Path(run)
+    if not (run/'metrics.json').exists() or not (run/'history.json').exists():
+        raise SystemExit(f"{run}: not a finished 20_train_sr_baseline run (needs metrics.json and history.json)")
     m = json.loads((run/'metrics.json').read_text())
     h = json.loads((run/'history.json').read_text())
     if not h['val']: raise SystemExit(f"{run}: no validation in history.json")
@@ -50,11 +52,12 @@ def compare_rows(run):
     return out
 
 def main(runs, compares=()):
+    if not runs: raise SystemExit("give at least one template-20 run folder before --compare")
+    loaded = [load(r) for r in runs]   # check every input before writing anything
     if compares:
         ev = pd.DataFrame([r for c in compares for r in compare_rows(c)]).astype(dict(wins=int, n=int))
         ev.round(4).to_csv(ROOT/'nbs'/'results_data'/'sr_steps_eval.csv', index=False)
         with pd.option_context('display.width', 200, 'display.max_rows', 200): print(ev[ev.metric == 'psnr'].round(3).to_string(index=False), '\n')
-    loaded = [load(r) for r in runs]
     curves = {row['run']: v for row, v in loaded}
     df = pd.DataFrame([row for row, _ in loaded]).sort_values(['series', 'steps', 'seed'])
     df.round(4).to_csv(ROOT/'nbs'/'results_data'/'sr_steps.csv', index=False)
