@@ -94,3 +94,41 @@ def test_papermill_parses_every_parameter(tpl):
     import papermill as pm
     from rsworkbench.experiments import template_params
     assert set(pm.inspect_notebook(str(tpl))) == set(template_params(tpl))
+
+# --- no unpickling of user-reachable files (issue #30 item 4) ---
+_UNSAFE_LOADS = {('pickle', 'load'), ('pickle', 'loads'), ('cPickle', 'load'), ('dill', 'load'), ('joblib', 'load'), ('cloudpickle', 'load')}
+
+def _code_sources():
+    "(label, python source) of every package module, script, test and notebook code cell."
+    for d in ('rsworkbench', 'scripts', 'tests'):
+        for p in sorted((ROOT/d).rglob('*.py')): yield str(p.relative_to(ROOT)), p.read_text()
+    for p in sorted((ROOT/'nbs').rglob('*.ipynb')):
+        if '.ipynb_checkpoints' in p.parts: continue
+        for k, c in enumerate(_nb(p)['cells']):
+            if c['cell_type'] == 'code':
+                yield f'{p.relative_to(ROOT)} cell {k}', '\n'.join('' if l.lstrip().startswith(('%', '!')) else l for l in _src(c).splitlines())
+
+def unsafe_loads(src:str) -> list[str]:
+    "Calls in `src` that can run code from a file: torch.load without weights_only=True, pickle-family loads, np.load(allow_pickle=True)."
+    try: tree = ast.parse(src)
+    except SyntaxError: return []
+    bad = []
+    for n in ast.walk(tree):
+        if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)): continue
+        mod, fn, kw = n.func.value.id, n.func.attr, {k.arg: k.value for k in n.keywords}
+        const = lambda name: isinstance(kw.get(name), ast.Constant) and kw[name].value
+        if (mod, fn) == ('torch', 'load') and const('weights_only') is not True: bad.append(f'line {n.lineno}: torch.load without weights_only=True')
+        elif (mod, fn) in _UNSAFE_LOADS: bad.append(f'line {n.lineno}: {mod}.{fn}')
+        elif (mod, fn) == ('np', 'load') and const('allow_pickle') is True: bad.append(f'line {n.lineno}: np.load(allow_pickle=True)')
+    return bad
+
+def test_unsafe_loads_detector():
+    "The detector itself: what it must flag and what it must let through."
+    assert unsafe_loads("torch.load(p)") and unsafe_loads("torch.load(p, weights_only=False)") and unsafe_loads("import pickle\npickle.load(f)")
+    assert unsafe_loads("np.load(p, allow_pickle=True)") and unsafe_loads("st = torch.load(out/'state.pt', weights_only=False)")
+    assert not unsafe_loads("torch.load(p, map_location='cpu', weights_only=True)") and not unsafe_loads("np.load(p)")
+
+def test_no_unsafe_loads_anywhere():
+    "No torch.load without weights_only=True and no pickle.load anywhere in the package, scripts, tests or notebooks (a planted run folder must not run code)."
+    found = {label: b for label, src in _code_sources() if (b := unsafe_loads(src))}
+    assert not found, found

@@ -114,7 +114,7 @@ def train_stage1(pipe:SGDMPipeline, batches, # iterator of (lr, hr, classes|None
     if resume and (out/'state.pt').exists() and (out/'checkpoint'/'model_index.json').exists():
         ck = SGDMPipeline.from_pretrained(str(out/'checkpoint'))
         for name in ('unet', 'encoder', 'adapter', 'prompt', 'sflow'): getattr(pipe, name).load_state_dict(getattr(ck, name).state_dict())
-        st = torch.load(out/'state.pt', weights_only=False); step, hist = st['step'], st['hist']
+        st = torch.load(out/'state.pt', weights_only=True); step, hist = st['step'], st['hist']
         try: opt.load_state_dict(st['opt'])
         except ValueError as e: raise RSWError(f"{out} was trained with other trainable parameters (unfreeze={unfreeze!r} now): resume with "
                                                f"the run's own unfreeze setting, or use a new out_dir") from e
