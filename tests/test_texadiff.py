@@ -56,3 +56,21 @@ def test_rtdm_to_loss_control_and_sampling(one_thread):
     assert sum(sub.skipped) > 0 and sub.saved_unet_evals == sum(sub.skipped)   # the sparse element skipped its UNet calls
     torch.testing.assert_close(sub.latents, full.latents, atol=1e-5, rtol=1e-5)
     hd.remove()
+
+
+def test_spatial_lpips_refuses_incomplete_backbone(tmp_path):
+    "Issue #28: a backbone file without all of AlexNet's features used to load with strict=False (random AlexNet)."
+    import torchvision
+    from safetensors.torch import save_file
+    from rsworkbench.core import RSWError
+    from rsworkbench.texadiff.rtdm import SpatialLPIPS
+    sd = {k: v.contiguous() for k, v in torchvision.models.alexnet(weights=None).state_dict().items()}
+    heads = tmp_path/'alex.safetensors'
+    save_file({f'lin{i}.model.1.weight': torch.rand(1, c, 1, 1) for i, c in enumerate(SpatialLPIPS.chans)}, heads)
+    save_file({k: v for k, v in sd.items() if not k.startswith('features.8.')}, tmp_path/'cut.safetensors')
+    with pytest.raises(RSWError, match=r"cut\.safetensors.*features\.8\.weight"): SpatialLPIPS(tmp_path/'cut.safetensors', heads)
+    save_file({'classifier.1.weight': sd['classifier.1.weight']}, tmp_path/'other.safetensors')
+    with pytest.raises(RSWError, match=r"other\.safetensors.*features\.0\.weight"): SpatialLPIPS(tmp_path/'other.safetensors', heads)
+    save_file(sd, tmp_path/'ok.safetensors')
+    sl = SpatialLPIPS(tmp_path/'ok.safetensors', heads)
+    assert torch.equal(sl.features[8].weight, sd['features.8.weight'])
