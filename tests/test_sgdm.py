@@ -123,3 +123,22 @@ def test_shipped_sgdm_near_bicubic_on_held_out_tiles(shared):
         gains.append(float(psnr_y(sr, from_pm1(hr)).mean() - psnr_y(bic, from_pm1(hr)).mean()))
     print('SGDM x16 PSNR-Y gains over bicubic (dB):', [round(g, 3) for g in gains])
     assert sum(gains) / len(gains) > -0.25, gains
+
+
+def test_training_scale_recorded_and_enforced(tmp_path):
+    "Issue #28: a x16 checkpoint used to run at x32 without a word; the training scale is now saved and another scale refused."
+    pipe = tiny_sgdm()
+    b = image_batches(bundled_images()[:1], hr_size=64, scale=16, seed=0)
+    train_stage1(pipe, b, tmp_path, steps=1)
+    ck = tmp_path/'checkpoint'
+    assert json.loads((ck/'model_index.json').read_text())['train_scale'] == 16
+    back = SGDMPipeline.from_pretrained(str(ck))
+    lr = torch.rand(1, 3, 2, 2) * 2 - 1
+    with pytest.raises(RSWError, match='trained at 16x but is asked for 32x'): back(lr, 32, num_inference_steps=1)
+    with pytest.raises(RSWError, match='trained at 16x'): load_sgdm(32, checkpoint=ck)
+    assert load_sgdm(16, checkpoint=ck, num_inference_steps=1).upscale(lr).shape == (1, 3, 32, 32)
+    with pytest.raises(RSWError, match='not 32x'): train_stage1(tiny_sgdm(), b, tmp_path/'other', steps=1, scale=32)
+    assert tiny_sgdm()(lr, 32, num_inference_steps=1).images.shape == (1, 3, 64, 64)   # fresh weights: no recorded scale
+    if (SHIPPED_SGDM/'model_index.json').exists():
+        assert json.loads((SHIPPED_SGDM/'model_index.json').read_text())['train_scale'] == 16
+        with pytest.raises(RSWError, match='trained at 16x'): get_method('sgdm', 32)
