@@ -157,3 +157,50 @@ def test_real_weights_when_present(name, monkeypatch):
     if locate_weights(name, 'unet')['source'] is None: pytest.skip(f'no local {name} UNet')
     unet = build_unet(name, dtype='bf16')
     assert count_params(unet) == count_params(build_unet(name, device='meta'))
+
+
+# ---- text encoders (issue #28: the prompt path) ----
+
+def test_clip_tokenizer_matches_openai_clip():
+    "The offline-built HF CLIPTokenizer gives the ids of openai-clip's own SimpleTokenizer (49,408 entries)."
+    from clip.simple_tokenizer import SimpleTokenizer
+    from rsworkbench.models.backbones import clip_tokenizer
+    ref, tok = SimpleTokenizer(), clip_tokenizer('<|endoftext|>')
+    for s in ["A high-resolution satellite image of an airport, with runways; sharp edges & fine details!!",
+              "Dense residential blocks, 0.5 m/px — cloudy (GF-2) scene's roads"]:
+        assert tok(s).input_ids == [49406] + ref.encode(s) + [49407]
+    assert len(tok) == 49408 and clip_tokenizer('!').pad_token_id == 0
+
+
+def test_tiny_text_encoders_shapes_and_prompt_reaches_output():
+    from rsworkbench.models.backbones import tiny_text_encoders, TINY_UNET, TINY_SDXL_UNET
+    sd, xl = tiny_text_encoders('sd'), tiny_text_encoders('sdxl')
+    h, p = sd.encode(['a harbour', 'a forest'])
+    assert h.shape == (2, 77, TINY_UNET['cross_attention_dim']) and p is None
+    assert not torch.allclose(h[0], h[1])
+    h, p = xl.encode(['a harbour', ''])
+    assert h.shape == (2, 77, TINY_SDXL_UNET['cross_attention_dim']) and p.shape == (2, 32)
+    assert (xl.cross_attention_dim, xl.pooled_dim) == (64, 32)
+    assert not torch.allclose(p[0], p[1])
+
+
+def test_text_encoders_save_load_and_missing(tmp_path):
+    from rsworkbench.models.backbones import tiny_text_encoders, build_text_encoders, has_text_encoders
+    xl = tiny_text_encoders('sdxl', seed=3)
+    assert not has_text_encoders('sdxl')
+    with pytest.raises(RSWError, match='text_encoder_2'): build_text_encoders('sdxl')
+    with pytest.raises(RSWError, match='no text encoder'): build_text_encoders('taesd')
+    xl.save_pretrained(tmp_path/'w'/'tiny-sdxl')
+    assert (tmp_path/'w'/'tiny-sdxl'/'tokenizer_2'/'merges.txt').exists()
+    back = build_text_encoders('tiny-sdxl', weights_dir=tmp_path/'w')
+    for a, b in zip(back.encode(['roads']), xl.encode(['roads'])): assert torch.equal(a, b)
+    assert back.tokenizer.pad_token == '<|endoftext|>' and back.tokenizer_2.pad_token == '!'
+
+
+def test_text_encoder_configs_are_the_published_sizes():
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    from rsworkbench.models.backbones import SD2_TEXT_ENCODER, SDXL_TEXT_ENCODER, SDXL_TEXT_ENCODER_2
+    with torch.device('meta'):
+        n = [count_params(c(CLIPTextConfig(**cfg))) for c, cfg in [(CLIPTextModel, SD2_TEXT_ENCODER),
+             (CLIPTextModel, SDXL_TEXT_ENCODER), (CLIPTextModelWithProjection, SDXL_TEXT_ENCODER_2)]]
+    assert n == [340_387_840, 123_060_480, 694_659_840]
