@@ -130,3 +130,54 @@ def test_shipped_texadiff_beats_bicubic_on_held_out_tiles(held_out_gains, one_th
     gains = held_out_gains('texadiff')
     print('TexADiff PSNR-Y gains over bicubic (dB):', [round(g, 3) for g in gains])
     assert sum(gains) / len(gains) > 0.1, gains
+
+
+def _ta_effect(kind, steps=20):
+    "Mean |TA - plain| of the tiny pipeline's SR on the texture-sparse half and the rich half of a half mask (issue #28 item 1)."
+    from rsworkbench.texadiff.pipeline import tiny_pipeline
+    lr = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    mask = torch.zeros(1, 1, 64, 64); mask[..., :32] = 1
+    pipe = tiny_pipeline(scheduler=kind)
+    a, b = (pipe(lr, num_inference_steps=steps, mask=mask, ta_sampling=ta, seed=0, color_fix=None).images for ta in (False, True))
+    d = (a - b).abs()
+    return float(d[..., 32:].mean()), a, b
+
+def test_ta_sampling_survives_every_multistep_scheduler(one_thread):
+    "UniPC (build_pipeline's default) kept 36% of DDIM's TA-sampling effect (its corrector rebuilt the held latents) and Heun 0%; "
+    "now UniPC's effect is DPM-Solver's (the same predictor without the corrector after a hold) and Heun's is Euler's."
+    eff = {k: _ta_effect(k)[0] for k in ('ddim', 'dpm', 'unipc', 'euler', 'heun')}
+    assert eff['unipc'] >= 0.9 * eff['dpm'] and eff['unipc'] >= 0.9 * eff['ddim'], eff
+    assert eff['heun'] >= 0.5 * eff['euler'] > 0, eff
+
+@pytest.mark.parametrize('kind', ['ddim', 'ddpm', 'euler', 'euler_a', 'unipc', 'dpm', 'pndm', 'heun', 'lcm'])
+def test_ta_sampling_all_rich_is_plain_and_seeded(kind, one_thread):
+    "Every sampler: an all-rich mask is the plain loop, a seeded call repeats exactly (stochastic steps use the call's generator)."
+    from rsworkbench.texadiff.pipeline import tiny_pipeline
+    lr = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    pipe = tiny_pipeline(scheduler=kind)
+    ones = torch.ones(1, 1, 32, 32)
+    plain = pipe(lr, num_inference_steps=6, mask=ones, ta_sampling=False, seed=3).images
+    assert torch.equal(pipe(lr, num_inference_steps=6, mask=ones, ta_sampling=True, seed=3).images, plain)
+    assert torch.equal(pipe(lr, num_inference_steps=6, mask=ones, ta_sampling=False, seed=3).images, plain)
+
+def test_prompt_text_reaches_the_unet(one_thread):
+    "With text encoders the encoded prompt is the UNet's encoder_hidden_states; guidance changes the SR (issue #28 item 2)."
+    from rsworkbench.models.backbones import tiny_text_encoders
+    from rsworkbench.texadiff.pipeline import tiny_pipeline, TEXADIFF_PROMPT, TEXADIFF_NEGATIVE_PROMPT
+    te = tiny_text_encoders('sdxl')
+    pipe = tiny_pipeline('tiny-sdxl', text_encoders=te, prompt='farmland with a river')
+    seen = []
+    h = pipe.unet.register_forward_pre_hook(lambda m, a, kw: seen.append((kw['encoder_hidden_states'], kw['added_cond_kwargs']['text_embeds'])),
+                                            with_kwargs=True)
+    lr = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    out5 = pipe(lr, num_inference_steps=2, seed=0, guidance_scale=5.0).images
+    h.remove()
+    hid, pooled = te.encode(['farmland with a river', TEXADIFF_NEGATIVE_PROMPT])
+    ehs, tes = seen[0]
+    assert ehs.shape[0] == 2                                   # CFG: negative first, then the prompt
+    torch.testing.assert_close(ehs[1], hid[0]); torch.testing.assert_close(ehs[0], hid[1])
+    torch.testing.assert_close(tes[1], pooled[0]); torch.testing.assert_close(tes[0], pooled[1])
+    out1 = pipe(lr, num_inference_steps=2, seed=0, guidance_scale=1.0).images
+    assert (out5 - out1).abs().mean() > 1e-4
+    assert pipe.prompt.config.source == 'text-encoder' and pipe.prompt.config.prompt == 'farmland with a river'
+    assert TEXADIFF_PROMPT != 'farmland with a river'
