@@ -80,3 +80,28 @@ def test_bundled_are_clean_and_small():
         if p.name != 'README.md': assert f'`{p.name}`' in readme, p.name
     demo = read_raster(data_dir()/'demo_naip_rgb.tif')
     assert demo.shape == (3, 256, 256) and demo.dtype == np.uint8 and demo.rio.crs.to_epsg() == 26914
+
+
+def test_training_pairs_use_usm_target_for_realesrgan(tmp_path):
+    "Issue #28 item 7: HR tiles, patch sampler and TexADiff data give the USM-sharpened target with the Real-ESRGAN degradation (on by default), not with bicubic; held-out targets stay the true HR; the trainers record it."
+    import json
+    from rsworkbench.data.degrade import Degrader, usm_sharp
+    from rsworkbench.models.train import PatchSampler, ResidualSRNet, train_sr
+    from rsworkbench.texadiff.train import texadiff_data
+    files = bundled_images()[:2]
+    plain = HRTileDataset(files, patch=32, scale=4, samples_per_image=2, seed=3)
+    real = HRTileDataset(files, patch=32, scale=4, degrader=Degrader('realesrgan', 4, seed=0), samples_per_image=2, seed=3)
+    bic = HRTileDataset(files, patch=32, scale=4, degrader=Degrader('bicubic', 4), samples_per_image=2, seed=3)
+    for i in range(3):
+        want = usm_sharp((plain[i]['hr'][None] + 1) / 2)[0] * 2 - 1
+        assert torch.equal(real[i]['hr'], want) and not torch.equal(want, plain[i]['hr'])
+        assert torch.equal(bic[i]['hr'], plain[i]['hr'])
+    assert real.degradation['usm_target'] is True and bic.degradation['usm_target'] is False
+    ps = PatchSampler(files, patch=32, scale=4, degrader=Degrader('realesrgan', 4), seed=0)
+    _, hr0 = PatchSampler(files, patch=32, scale=4, seed=0).batch(2); _, hr1 = ps.batch(2)
+    assert torch.equal(hr1, usm_sharp(hr0))
+    h = train_sr(ResidualSRNet(n_blocks=1, n_feats=8), ps, None, tmp_path/'run', max_steps=1, batch=2, device='cpu', progress=False)
+    assert h['degradation']['usm_target'] is True and json.loads((tmp_path/'run'/'history.json').read_text())['degradation']['usm_target'] is True
+    dd = texadiff_data('bundled', patch=64, samples_per_image=1)
+    assert dd['train'].usm_target and not dd['val'].usm_target and dd['degradation'] == dict(preset='realesrgan', degrader=repr(dd['train'].degrader), usm_target=True)
+    assert not texadiff_data('bundled', patch=64, degradation='bicubic')['train'].usm_target

@@ -113,3 +113,36 @@ def test_cuda_reproducible_and_consistent(hr):
     assert torch.allclose(filter2d(x, k.cuda()).cpu(), filter2d(hr, k), atol=1e-5)
     assert torch.allclose(jpeg_compress(x, torch.tensor([30., 80.])).cpu(), jpeg_compress(hr, torch.tensor([30., 80.])), atol=2 / 255)
     assert torch.allclose(bicubic_down(x, 8).cpu(), bicubic_down(hr, 8), atol=1e-5)
+
+
+def _usm_reference(img, weight=0.5, radius=50, threshold=10):
+    "BasicSR's OpenCV usm_sharp (basicsr/utils/img_process_util.py) on an HWC float32 image in [0, 1]."
+    cv2 = pytest.importorskip('cv2')
+    radius += radius % 2 == 0
+    blur = cv2.GaussianBlur(img, (radius, radius), 0); residual = img - blur
+    soft = cv2.GaussianBlur((np.abs(residual) * 255 > threshold).astype('float32'), (radius, radius), 0)
+    return soft * np.clip(img + weight * residual, 0, 1) + (1 - soft) * img
+
+def test_usm_sharp_matches_basicsr_on_real_tile(hr):
+    "Issue #28 item 7: the USM target equals BasicSR's (OpenCV) unsharp masking on a real tile; edges change, flat areas do not."
+    from rsworkbench.data.degrade import usm_sharp
+    x = hr[:, :, :96, :80].contiguous()
+    ref = np.stack([_usm_reference(np.ascontiguousarray(t.permute(1, 2, 0).numpy())) for t in x])
+    out = usm_sharp(x)
+    np.testing.assert_allclose(out.permute(0, 2, 3, 1).numpy(), ref, atol=1e-4)
+    assert (out - x).abs().max() > 0.02                                   # real content is sharpened
+    flat = torch.full((1, 3, 64, 64), 0.4); flat[..., 20:40, 20:40] += 0.02   # steps below the threshold (5/255 < 10/255)
+    assert torch.equal(usm_sharp(flat), flat)
+
+def test_usm_target_default_on_for_realesrgan_off_for_bicubic():
+    "Real-ESRGAN-kind presets make training pairs from the USM-sharpened HR by default; bicubic does not; both can be overridden."
+    from rsworkbench.data.degrade import usm_sharp
+    x = torch.zeros(2, 3, 64, 64); x[..., 32:] = 0.7; x += 0.15
+    assert [Degrader(n).usm_target for n in ('realesrgan', 'slimdiffsr', 'osediff', 'bicubic')] == [True, True, True, False]
+    lr, t = Degrader('realesrgan', 4).pair(x, seed=0)
+    assert torch.equal(t, usm_sharp(x)) and torch.equal(lr, Degrader('realesrgan', 4)(usm_sharp(x), seed=0))
+    assert t[0, 0, 0, 31] < x[0, 0, 0, 31] and t[0, 0, 0, 32] > x[0, 0, 0, 32]        # overshoot on both sides of the edge
+    assert torch.equal(t[..., :4], x[..., :4])                                         # far from the edge: unchanged
+    lr_b, t_b = Degrader('bicubic', 4).pair(x)
+    assert torch.equal(t_b, x) and torch.equal(lr_b, Degrader('bicubic', 4)(x))
+    assert torch.equal(Degrader(DegradationConfig(usm_target=False)).pair(x, seed=0)[1], x)
