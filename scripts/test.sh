@@ -18,4 +18,4 @@ fi
 echo "== nbdev_test =="
 OMP_NUM_THREADS=1 $bin/nbdev_test --n_workers 2 --timing
 echo "== pytest =="
-$bin/python -m pytest -q -m "not gpu" "$@"
+$bin/python -m pytest -q -m "not gpu and not fullsize" "$@"

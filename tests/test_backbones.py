@@ -204,3 +204,33 @@ def test_text_encoder_configs_are_the_published_sizes():
         n = [count_params(c(CLIPTextConfig(**cfg))) for c, cfg in [(CLIPTextModel, SD2_TEXT_ENCODER),
              (CLIPTextModel, SDXL_TEXT_ENCODER), (CLIPTextModelWithProjection, SDXL_TEXT_ENCODER_2)]]
     assert n == [340_387_840, 123_060_480, 694_659_840]
+
+
+# ---- real-layout weights folder (issue #28: full-size forward passes) ----
+
+def test_materialize_and_check_small_components(tmp_path):
+    "materialize_weights writes the loaders' layout (idempotently); check_weights_folder reads headers and names what is wrong."
+    from rsworkbench.models.backbones import materialize_weights, check_weights_folder, build_taesd
+    rows = materialize_weights(tmp_path, names=('taesd', 'sd21-base'), components=('vae', 'scheduler', 'tokenizer', 'model_index'))
+    assert [r['written'] for r in rows] == [True] * 5
+    assert [r['written'] for r in materialize_weights(tmp_path, names=('taesd',))] == [False]
+    assert locate_weights('sd21-base', 'taesd', tmp_path)['source'] == 'dir'
+    assert count_params(build_taesd('sd21-base', weights_dir=tmp_path)) == 2_445_063
+    idx = json.loads((tmp_path/'sd21-base'/'model_index.json').read_text())
+    assert idx['_class_name'] == 'StableDiffusionPipeline' and idx['text_encoder'] == ['transformers', 'CLIPTextModel']
+    chk = {(r['name'], r['component']): r for r in check_weights_folder(tmp_path)}
+    assert chk['taesd', 'vae']['layout_ok'] and chk['taesd', 'vae']['params'] == 2_445_063
+    assert chk['sd21-base', 'vae']['params'] == chk['sd21-base', 'vae']['expected_params'] == 83_653_863
+    assert not chk['sd21-base', 'unet']['found'] and chk['sdxl', 'unet']['expected_params'] == 2_567_463_684
+    assert chk['sd21-base', 'tokenizer']['layout_ok'] and not chk['sd21-base', 'text_encoder']['found']
+
+
+def test_check_weights_folder_flags_a_wrong_model(tmp_path):
+    from rsworkbench.models.backbones import check_weights_folder
+    build_unet('tiny').save_pretrained(tmp_path/'sd21-base'/'unet')            # a wrong UNet in the right place
+    (tmp_path/'sd21-base'/'model_index.json').write_text('{}')
+    r = {x['component']: x for x in check_weights_folder(tmp_path/'sd21-base')}
+    assert r['unet']['found'] and not r['unet']['layout_ok']
+    assert any('block_out_channels' in p for p in r['unet']['problems'])
+    assert any('missing tensors' in p for p in r['unet']['problems'])
+    assert any('does not list unet' in p for p in r['model_index']['problems'])
