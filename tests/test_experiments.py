@@ -93,3 +93,16 @@ def test_relative_path_params_reach_the_template(tmp_path, monkeypatch):
     m = load_metrics(rd)
     assert m['text'] == 'weights' and m['name'] == 'clean'
     assert m['src'] == str(tmp_path.resolve()/'inputs'/'teacher.txt')
+
+
+@pytest.mark.parametrize('arg, msg', [('max_minutes=abc', 'parameter max_minutes: expected a number'),
+                                      ('max_steps=-5', 'parameter max_steps: -5 is out of range'),
+                                      ('batch=2.5', 'parameter batch: expected an integer')])
+def test_rsw_train_refuses_bad_values_before_any_kernel(tmp_path, arg, msg):
+    "A bad -p value is one line naming the parameter, and no run folder is left (it was a TypeError after 37 s, with a folder)."
+    import subprocess, sys
+    r = subprocess.run([str(Path(sys.executable).parent/'rsw'), 'train', 'train_sr_baseline', '-p', arg, '--out-root', str(tmp_path)],
+                       capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode != 0 and msg in r.stderr + r.stdout, r.stderr[-2000:]
+    assert 'Traceback' not in r.stderr
+    assert list(tmp_path.rglob('*')) == []
