@@ -290,3 +290,104 @@ def test_diffusion_methods_tile_inside_windows(rgb, tmp_path, method, opts):
 def test_options_need_a_method_name(rgb, tmp_path):
     with pytest.raises(RSWError, match='options apply to a method given by name'):
         run_scene(rgb, tmp_path/'o.tif', Interp(2), options=dict(latent_tile=8), **FAST)
+
+# --- issue #30: radiometry, nodata, one writer, leftovers, corrupt partial, all-nodata ---
+
+def test_scene_keeps_16bit_radiometry_like_sr(pan, tmp_path):
+    "SpaceNet pan (uint16, ~69..2233): scene keeps the input's range (it used to clip to the 0.5-99.5 percentiles), matches `rsw sr`, records the stretch."
+    from rsworkbench.cli import sr_raster
+    src = crop(pan, tmp_path/'pan.tif', 0, 0, 160, 200)
+    with rasterio.open(src) as d: a = d.read(); nd = d.nodata
+    v = a[a != nd] if nd is not None else a
+    run_scene(src, tmp_path/'scene.tif', Interp(2), **FAST)
+    sr_raster(src, tmp_path/'sr.tif', upscaler=Interp(2), device='cpu')
+    b, prof = read(tmp_path/'scene.tif')[:2]
+    c = read(tmp_path/'sr.tif')[0]
+    bv = b[b != nd] if nd is not None else b
+    assert bv.min() <= v.min() + 2 and bv.max() >= v.max() - 2, (v.min(), v.max(), bv.min(), bv.max())  # full range kept
+    assert np.abs(b.astype(int) - c.astype(int)).max() <= 1    # the same mapping in sr and scene
+    for p in ('scene.tif', 'sr.tif'):
+        with rasterio.open(tmp_path/p) as d: t = d.tags()
+        assert t['RSW_STRETCH'] == 'auto' and t['RSW_STRETCH_CLIPS'].startswith('no'), t
+    run_scene(src, tmp_path/'clip.tif', Interp(2), stretch=(2, 98), **FAST)      # an explicit clipping stretch: said so in the tags
+    with rasterio.open(tmp_path/'clip.tif') as d: t, m = d.tags(), d.read().max()
+    assert t['RSW_STRETCH'] == 'percentiles 2,98' and t['RSW_STRETCH_CLIPS'].startswith('yes') and m < v.max()
+
+def test_scene_float_keeps_range(tmp_path):
+    "Float reflectance with outliers comes back in its own range, outliers included."
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.2, 0.02, (1, 64, 80)).astype(np.float32); a[0, 5, 5], a[0, 40, 60] = -0.5, 3.0
+    prof = dict(driver='GTiff', width=80, height=64, count=1, dtype='float32', crs='EPSG:32618', transform=rasterio.transform.from_origin(0, 0, 1, 1))
+    with rasterio.open(tmp_path/'f.tif', 'w', **prof) as d: d.write(a)
+    run_scene(tmp_path/'f.tif', tmp_path/'o.tif', Interp(2, 'nearest'), **FAST)
+    b = read(tmp_path/'o.tif')[0]
+    np.testing.assert_allclose(b, a.repeat(2, 1).repeat(2, 2), atol=1e-5)   # nearest is exact: outliers kept, not clipped
+
+def test_scene_refuses_all_nodata(tmp_path):
+    prof = dict(driver='GTiff', width=32, height=32, count=1, dtype='uint16', nodata=0, crs='EPSG:32618', transform=rasterio.transform.from_origin(0, 0, 1, 1))
+    with rasterio.open(tmp_path/'z.tif', 'w', **prof) as d: d.write(np.zeros((1, 32, 32), np.uint16))
+    with pytest.raises(RSWError, match='no valid pixel'): run_scene(tmp_path/'z.tif', tmp_path/'o.tif', Interp(2), **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['z.tif']
+
+def test_second_writer_refused_stale_lock_taken_over(rgb, tmp_path):
+    from rsworkbench.data.io import output_lock
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 100, 120)
+    with output_lock(tmp_path/'o.tif'):        # a live writer holds the output
+        with pytest.raises(RSWError, match=f'being written by another process \\(pid {os.getpid()}'):
+            run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
+        assert not (tmp_path/'o.partial.tif').exists()      # the refused writer touched nothing
+    (tmp_path/'o.tif.lock').write_text(json.dumps(dict(pid=2**22 + 4321, host='elsewhere', started='yesterday')))  # left by a killed writer
+    with pytest.warns(UserWarning, match='stale lock'): run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in.tif', 'o.tif']
+
+@pytest.mark.slow
+def test_two_scene_processes_one_output(rgb, tmp_path):
+    "Two real `rsw scene` processes on one output: one finishes, the other is refused cleanly (it used to crash or delete the shared partial)."
+    import subprocess, sys
+    src = crop(rgb, tmp_path/'in.tif', 0, 0, 400, 500)
+    cmd = [str(Path(sys.executable).parent/'rsw'), 'scene', str(src), str(tmp_path/'o.tif'), '--scale', '2', '--tile', '64', '--overlap', '8']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    ps = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    res = [(p.wait(timeout=600), p.stderr.read()) for p in ps]
+    rcs = sorted(r for r, _ in res)
+    assert rcs == [0, 2] or rcs == [0, 0], res          # never a crash; both 0 only if they did not overlap in time
+    if rcs == [0, 2]: assert 'being written by another process' in [e for r, e in res if r == 2][0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in.tif', 'o.tif']
+    run_scene(src, tmp_path/'ref.tif', 'bicubic', scale=2, tile=64, overlap=8, progress=False)
+    assert np.array_equal(read(tmp_path/'o.tif')[0], read(tmp_path/'ref.tif')[0])
+
+def test_leftover_temporaries_cleaned(rgb, tmp_path):
+    "A kill during the COG copy leaves hidden .part / .ovr.tmp files; the next run removes them."
+    src = crop(rgb, tmp_path/'in.tif', 300, 300, 100, 120)
+    for n in ('.o.k3j_x9az.tif.part', '.o.k3j_x9az.tif.part.ovr.tmp', '.o.partial.ab12cd34.json.part', '.o.partial.ab12cd34.tif.part'):
+        (tmp_path/n).write_bytes(b'left by a killed run')
+    run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['in.tif', 'o.tif']
+
+def test_corrupt_partial_detected_and_windows_redone(rgb, tmp_path):
+    "A corrupted OUTPUT.partial.tif is detected on resume, said so, its bad windows recomputed: the result equals a clean run (it used to fail with 'Is the disk full?' on every rerun)."
+    src = crop(rgb, tmp_path/'in.tif', 0, 0, 300, 360)
+    run_scene(src, tmp_path/'ref.tif', Interp(2), **FAST)
+    n = []
+    def hook(k, win):
+        n.append(k)
+        if len(n) == 5: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): run_scene(src, tmp_path/'o.tif', Interp(2), on_window=hook, batch=1, **FAST)
+    part = tmp_path/'o.partial.tif'
+    import tifffile
+    with tifffile.TiffFile(part) as tf: offs, cnts = tf.pages[0].dataoffsets, tf.pages[0].databytecounts
+    k = int(np.argmax(cnts)); o, c = offs[k], cnts[k]       # the largest live tile: garbage in its deflate stream
+    raw = bytearray(part.read_bytes()); raw[o + 8:o + c - 8] = np.random.default_rng(0).integers(0, 256, c - 16, dtype=np.uint8).tobytes()
+    part.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match='is corrupt'): s = run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
+    assert s['windows_resumed'] < 5 <= s['windows'] and s['windows_done'] > s['windows'] - 5
+    assert np.array_equal(read(tmp_path/'o.tif')[0], read(tmp_path/'ref.tif')[0])
+
+def test_write_error_not_called_disk_full(rgb, tmp_path, monkeypatch):
+    "A write error with space left does not ask 'Is the disk full?'."
+    import rsworkbench.scene as sc
+    src = crop(rgb, tmp_path/'in.tif', 0, 0, 300, 260)
+    def broken(*a, **k): raise OSError(errno.EIO, 'Input/output error')
+    monkeypatch.setattr(sc, '_from_model', broken)
+    with pytest.raises(RSWError) as e: run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
+    assert 'disk full' not in str(e.value) and 'run the same command again' in str(e.value).lower()
