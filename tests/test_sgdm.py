@@ -142,3 +142,29 @@ def test_training_scale_recorded_and_enforced(tmp_path):
     if (SHIPPED_SGDM/'model_index.json').exists():
         assert json.loads((SHIPPED_SGDM/'model_index.json').read_text())['train_scale'] == 16
         with pytest.raises(RSWError, match='trained at 16x'): get_method('sgdm', 32)
+
+
+def test_class_prompt_goes_through_text_encoder(tmp_path):
+    "Issue #28 item 2 (SGDM): with a text encoder the map's class prompt is encoded text; other classes -> other text -> other UNet context and output."
+    from rsworkbench.models.backbones import tiny_text_encoders, build_unet, build_vae
+    from rsworkbench.sgdm.pipeline import build_sgdm
+    te = tiny_text_encoders('sd')
+    pipe = tiny_sgdm(text_encoders=te)
+    assert pipe.conditioning == 'text-encoder' and tiny_sgdm().conditioning == 'class-embedding'
+    lr = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    a = VectorMap(np.zeros((64, 64), np.uint8)); a.classes[:, 32:] = 1       # land + building
+    b = VectorMap(np.zeros((64, 64), np.uint8)); b.classes[:, 32:] = 2       # land + road
+    seen = []
+    hk = pipe.unet.register_forward_pre_hook(lambda m, args: seen.append(args[2].clone()))
+    try: oa, ob = (pipe(lr, 16, m, style='none', num_inference_steps=1, seed=0) for m in (a, b))
+    finally: hk.remove()
+    assert oa.prompt != ob.prompt and oa.conditioning == ob.conditioning == 'text-encoder'
+    torch.testing.assert_close(seen[0], te.encode(oa.prompt)[0])             # the prompt text reaches the UNet
+    torch.testing.assert_close(seen[1], te.encode(ob.prompt)[0])
+    assert not torch.allclose(seen[0], seen[1]) and not torch.allclose(oa.images, ob.images)
+    # build_sgdm on a backbone folder that holds a text encoder uses it ('auto'); text_encoders=None keeps ClassPrompt
+    build_unet('tiny').save_pretrained(tmp_path/'tiny'/'unet'); build_vae('tiny').save_pretrained(tmp_path/'tiny'/'vae')
+    te.save_pretrained(tmp_path/'tiny')
+    assert build_sgdm('tiny', weights_dir=tmp_path).conditioning == 'text-encoder'
+    assert build_sgdm('tiny', weights_dir=tmp_path, text_encoders=None).conditioning == 'class-embedding'
+    with pytest.raises(RSWError, match="kind 'sd'"): tiny_sgdm(text_encoders=tiny_text_encoders('sdxl'))
