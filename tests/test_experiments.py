@@ -106,3 +106,17 @@ def test_rsw_train_refuses_bad_values_before_any_kernel(tmp_path, arg, msg):
     assert r.returncode != 0 and msg in r.stderr + r.stdout, r.stderr[-2000:]
     assert 'Traceback' not in r.stderr
     assert list(tmp_path.rglob('*')) == []
+
+
+def test_readme_training_example_runs_without_the_test_data(tmp_path):
+    "The README's `rsw train train_sr_baseline -p max_minutes=...` on a clone without ../shared: data='auto' trains on the repo's data/ "
+    "and the run records its files (it failed with 'no images found in ../shared/data')."
+    import os, subprocess, sys
+    env = {**os.environ, 'RSW_SHARED_DATA': str(tmp_path/'absent'), 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run([str(Path(sys.executable).parent/'rsw'), 'train', 'train_sr_baseline', '-p', 'max_minutes=0.05', '-p', 'max_steps=2',
+                        '-p', 'n_blocks=1', '-p', 'n_feats=8', '-p', 'batch=2', '-p', 'patch=32', '-p', 'val_size=32', '--out-root', str(tmp_path/'out')],
+                       capture_output=True, text=True, timeout=900, env=env, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    m = json.loads(next((tmp_path/'out').rglob('metrics.json')).read_text())
+    used = m['params']['train_files'] + m['params']['val_files']
+    assert used and all(Path(f).parent == Path(__file__).resolve().parents[1]/'data' for f in used)

@@ -246,7 +246,7 @@ def train_predictor(predictor:RTDMPredictor, # trained in place
     return hist
 
 # %% ../../nbs/75_texadiff.train.ipynb #7e7bc0be
-def texadiff_data(data:str='clean', # 'bundled', 'clean' or 'all'
+def texadiff_data(data:str='auto', # 'auto', 'bundled', 'clean', 'all' or a folder of HR images
                   patch:int=64, # HR crop side (a multiple of 8)
                   degradation:str='realesrgan', # a data.degrade preset ('bicubic' for clean bicubic LR)
                   val_fraction:float=0.2, split_seed:int=0, # held-out split by file
@@ -254,10 +254,7 @@ def texadiff_data(data:str='clean', # 'bundled', 'clean' or 'all'
                   usm_target:bool|None=None, # training targets USM-sharpened (LR made from them) as Real-ESRGAN; None: on for the Real-ESRGAN presets, off for 'bicubic'
                  ) -> dict:
     "{'train', 'val'} HRTileDatasets with on-the-fly degradation (held-out targets never sharpened), the file lists and the degradation record."
-    if data == 'bundled': files = bundled_images()
-    elif data in ('clean', 'all'): files = sr_images(data)
-    else: raise RSWError(f"data must be 'bundled', 'clean' or 'all', got {data!r}")
-    if not files: raise RSWError(f"no images for data={data!r} (is ../shared/data present?); use data='bundled'")
+    files = sr_images(data)   # 'auto', 'bundled', 'clean', 'all' or a folder of HR images (datasets.LAYOUTS)
     tr, va = split_files(files, val_fraction, split_seed)
     if not tr or not va: raise RSWError(f"data={data!r}: {len(files)} images give {len(tr)} train / {len(va)} held-out; change val_fraction")
     deg = lambda s: Degrader(degradation, SCALE, seed=s)
