@@ -137,3 +137,104 @@ def test_map_command(tmp_path):
     assert main(['map', str(DEMO), str(tmp_path/'sr.tif'), str(tmp_path/'m.html'), '--max-side', '256']) == 0
     html = (tmp_path/'m.html').read_text()
     assert 'leaflet' in html.lower() and 'https://cdn' not in html
+
+# --- issue #30: data safety in sr and evaluate ---
+
+def _snapshot(d: Path) -> dict:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(Path(d).rglob('*')) if p.is_file()}
+
+def _png(path, seed=0, size=(12, 16)):
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (*size, 3), dtype=np.uint8)).save(path)
+
+def test_sr_never_writes_over_its_input(tmp_path, capsys):
+    "rsw sr IN IN used to replace IN and exit 0; rsw sr DIR DIR replaced every file."
+    d = tmp_path/'in'; d.mkdir(); _png(d/'a.png', 0); _png(d/'b.png', 1)
+    before = _snapshot(tmp_path)
+    assert main(['sr', str(d/'a.png'), str(d/'a.png'), '--scale', '2']) == 2
+    assert 'refusing to overwrite the input' in capsys.readouterr().err
+    (tmp_path/'link.png').symlink_to(d/'a.png')                   # through a symlink
+    assert main(['sr', str(d/'a.png'), str(tmp_path/'link.png'), '--scale', '2']) == 2
+    assert main(['sr', str(d), str(d), '--scale', '2']) == 2
+    assert 'every input would be replaced' in capsys.readouterr().err
+    (tmp_path/'dlink').symlink_to(d, target_is_directory=True)
+    assert main(['sr', str(d), str(tmp_path/'dlink'), '--scale', '2']) == 2
+    (tmp_path/'link.png').unlink(); (tmp_path/'dlink').unlink()
+    assert _snapshot(tmp_path) == before                           # nothing changed
+    assert main(['sr', str(d), str(d/'sr'), '--scale', '2']) == 0  # a subfolder output is fine: not read as input on a rerun
+    assert main(['sr', str(d), str(d/'sr'), '--scale', '2']) == 0
+    assert sorted(p.name for p in (d/'sr').iterdir()) == ['a.png', 'b.png'] and {k: v for k, v in _snapshot(d).items() if '/' not in k} == {k[3:]: v for k, v in before.items()}
+
+def test_sr_nodata_collar_gets_no_holes(tmp_path):
+    "Landsat-like: nodata 0 collar, dark pixels beside bright ones; bicubic undershoot used to round valid pixels onto 0 (= nodata)."
+    a = np.zeros((3, 24, 24), np.uint16)
+    inner = np.where(np.arange(16) < 8, 1, 3000).astype(np.uint16)[None].repeat(16, 0)      # dark beside bright: bicubic undershoots
+    a[:, 4:20, 4:20] = inner; a[0, 10, 10] = 0                                              # one valid pixel with a 0 band: the range starts at 0
+    prof = dict(driver='GTiff', width=24, height=24, count=3, dtype='uint16', nodata=0, crs='EPSG:32631',
+                transform=rasterio.transform.from_origin(500000, 5700000, 30, 30))
+    with rasterio.open(tmp_path/'l8.tif', 'w', **prof) as d: d.write(a)
+    assert main(['sr', str(tmp_path/'l8.tif'), str(tmp_path/'sr.tif'), '--scale', '2']) == 0
+    with rasterio.open(tmp_path/'sr.tif') as d: out = d.read()
+    valid = ~(a == 0).all(0); vo = valid.repeat(2, 0).repeat(2, 1)
+    assert (out[:, ~vo] == 0).all()                       # the collar stays nodata
+    assert not (out[:, vo] == 0).any(), int((out[:, vo] == 0).sum())   # no valid output value reads as nodata
+
+def test_sr_stretch_is_explicit_and_recorded(tmp_path, shared, capsys):
+    src = shared/'spacenet_solaris'/'atlanta_pan'/'sample_geotiff.tif'
+    with rasterio.open(src) as s:
+        w = rasterio.windows.Window(0, 0, 40, 30); arr = s.read(window=w)
+        prof = dict(s.profile, width=40, height=30, transform=s.window_transform(w))
+    with rasterio.open(tmp_path/'pan.tif', 'w', **prof) as d: d.write(arr)
+    assert main(['sr', str(tmp_path/'pan.tif'), str(tmp_path/'auto.tif'), '--scale', '2']) == 0
+    assert main(['sr', str(tmp_path/'pan.tif'), str(tmp_path/'clip.tif'), '--scale', '2', '--stretch', '5,95']) == 0
+    with rasterio.open(tmp_path/'auto.tif') as a, rasterio.open(tmp_path/'clip.tif') as c:
+        ta, tc, va, vc = a.tags(), c.tags(), a.read(), c.read()
+    assert ta['RSW_STRETCH'] == 'auto' and ta['RSW_STRETCH_CLIPS'].startswith('no')
+    assert tc['RSW_STRETCH'] == 'percentiles 5,95' and tc['RSW_STRETCH_CLIPS'].startswith('yes') and vc.max() < va.max()
+    assert main(['sr', str(tmp_path/'pan.tif'), str(tmp_path/'x.tif'), '--stretch', 'bright']) == 2
+    assert 'unknown stretch' in capsys.readouterr().err
+    assert main(['sr', str(tmp_path/'pan.tif'), str(tmp_path/'x.png'), '--stretch', '5,95']) == 2
+    assert 'write a .tif' in capsys.readouterr().err and not (tmp_path/'x.tif').exists() and not (tmp_path/'x.png').exists()
+
+def test_sr_warns_without_crs(tmp_path):
+    from rsworkbench.cli import sr_raster
+    with rasterio.open(tmp_path/'plain.tif', 'w', driver='GTiff', width=8, height=8, count=1, dtype='uint8') as d: d.write(np.full((1, 8, 8), 7, np.uint8))
+    with pytest.warns(UserWarning, match='has no CRS'): sr_raster(tmp_path/'plain.tif', tmp_path/'o.tif', 'bicubic', 2)
+
+def test_option_errors_are_clear(tmp_path, capsys):
+    "-O foo=1 and -O x=!!python/... used to give raw tracebacks."
+    assert main(['sr', str(DEMO), str(tmp_path/'o.tif'), '-O', 'foo=1']) == 2
+    assert "no option 'foo'" in capsys.readouterr().err
+    assert main(['sr', str(DEMO), str(tmp_path/'o.tif'), '-O', f'x=!!python/object/apply:os.system ["touch {tmp_path}/pwned"]']) == 2
+    assert 'cannot read the value' in capsys.readouterr().err
+    assert main(['scene', str(DEMO), str(tmp_path/'o.tif'), '-O', 'foo=1']) == 2
+    assert "no option 'foo'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+def test_sr_second_writer_refused(tmp_path, capsys):
+    from rsworkbench.data.io import output_lock
+    with output_lock(tmp_path/'o.tif'):
+        assert main(['sr', str(DEMO), str(tmp_path/'o.tif'), '--scale', '2']) == 2
+    assert 'being written by another process' in capsys.readouterr().err and not (tmp_path/'o.tif').exists()
+
+def test_evaluate_refuses_size_mismatch_and_duplicate_names(tmp_path, capsys):
+    "An SR 1 px larger than its HR used to be resized and scored (a 2x-too-large SR scored higher than the right one)."
+    a, b = tmp_path/'sr', tmp_path/'hr'; a.mkdir(); b.mkdir()
+    hr = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(hr).save(b/'x.png'); Image.fromarray(np.pad(hr, ((0, 1), (0, 1), (0, 0)), mode='edge')).save(a/'x.png')
+    assert main(['evaluate', str(a), str(b), '--metrics', 'psnr']) == 2
+    err = capsys.readouterr().err
+    assert 'x.png is 17x17 px but HR' in err and '16x16' in err and '--crop' in err
+    assert main(['evaluate', str(a), str(b), '--metrics', 'psnr', '--crop']) == 0
+    out = capsys.readouterr().out
+    assert 'cropped' in out and 'inf' in out                        # the common part is identical
+    assert main(['evaluate', str(a), str(b), '--metrics', 'psnr', '--resize']) == 0 and 'resized' in capsys.readouterr().out
+    Image.fromarray(hr.repeat(2, 0).repeat(2, 1)).save(a/'x.png')   # a 2x-too-large SR
+    assert main(['evaluate', str(a), str(b), '--metrics', 'psnr']) == 2 and '32x32' in capsys.readouterr().err
+    Image.fromarray(hr).save(a/'x.png'); Image.fromarray(hr).save(a/'x.jpg')   # two files, one name
+    assert main(['evaluate', str(a), str(b), '--metrics', 'psnr']) == 2
+    assert 'x.jpg and x.png' in capsys.readouterr().err
+
+def test_weights_check(tmp_path, capsys):
+    assert main(['weights', '--check', str(tmp_path/'nope')]) == 2 and 'not found' in capsys.readouterr().err
+    (tmp_path/'w').mkdir()
+    assert main(['weights', '--check', str(tmp_path/'w')]) == 2 and 'no backbone weights found' in capsys.readouterr().err
