@@ -82,3 +82,67 @@ def test_shipped_student_beats_bicubic_on_held_out_tiles(held_out_gains):
     if not (SHIPPED_STUDENT/'model_index.json').exists(): pytest.skip('no shipped student in this checkout')
     gains = held_out_gains('slim-student')
     assert sum(gains) / len(gains) > 0.1, gains
+
+
+def test_mmd_samples_cover_rows_and_columns():
+    "Issue 28 #4: MMD samples positions over the whole (b, h, w) grid; the old stride at batch 16 on 64x64 took column 0 only."
+    from rsworkbench.slim.distill import feature_samples, sample_positions
+    b, h, w = 16, 64, 64
+    pos = torch.stack(torch.meshgrid(torch.arange(b), torch.arange(h), torch.arange(w), indexing='ij')).float().permute(1, 0, 2, 3)
+    s = feature_samples(pos, 512, torch.Generator().manual_seed(0))                  # each sample's (b, y, x)
+    assert s.shape == (512, 3)
+    nb, ny, nx = (len(s[:, i].unique()) for i in range(3))
+    assert nb == 16 and ny > 48 and nx > 48, (nb, ny, nx)
+    assert len({tuple(r) for r in s.tolist()}) == 512                                  # without replacement
+    assert torch.equal(sample_positions(b * h * w, 512, torch.Generator().manual_seed(1)),
+                       sample_positions(b * h * w, 512, torch.Generator().manual_seed(1)))   # seeded: reproducible
+    # the loss: seeded draws are reproducible, the same positions in student and teacher (identical maps give 0)
+    dl = DistillLoss([8], [8], max_samples=64)
+    f = [torch.randn(16, 8, 16, 16)]
+    ft = [f[0] + 0.3 * torch.randn_like(f[0])]
+    v = [dl(f, ft, torch.Generator().manual_seed(k))[1]['mmd'] for k in (0, 0, 1)]
+    assert v[0] == v[1] and v[0] != v[2]
+    assert dl(f, [f[0].clone()], torch.Generator().manual_seed(0))[1]['mmd'] == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.parametrize('fused', [False, True])
+def test_student_autoencoder_path_is_taesd(fused):
+    "Issue 28 #5: the student's encode/decode path is AutoencoderTiny's with the same weights (plain: exactly; fused: TAESD + the UNet's conv_in/conv_out, on the interior)."
+    from diffusers import AutoencoderTiny
+    from rsworkbench.models.backbones import build_unet, build_taesd
+    from rsworkbench.slim.taesd import SlimDiffSRNet
+    torch.manual_seed(0)
+    un, tae = build_unet('tiny', seed=0), build_taesd('tiny', seed=0)
+    assert isinstance(tae, AutoencoderTiny)
+    net = SlimDiffSRNet.from_pretrained_parts(un, tae, fused=fused, qgam_queries=8, qgam_dim=16).eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    h = torch.randn(1, 4 if not fused else un.config.block_out_channels[0], 24, 24)
+    with torch.no_grad():
+        z = tae.encode(x).latents
+        if not fused:
+            torch.testing.assert_close(net.encode(x), z, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(net.decode(h), tae.decode(h).sample, atol=1e-5, rtol=1e-5)
+        else:
+            i, o = (..., slice(1, -1), slice(1, -1)), (..., slice(48, -48), slice(48, -48))
+            torch.testing.assert_close(net.encode(x)[i], un.conv_in(z)[i], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(net.decode(h)[o], tae.decoder.layers(un.conv_out(h)).mul(2).sub(1)[o], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('prediction_type', ['epsilon', 'v_prediction'])
+def test_teacher_pipeline_x0_follows_the_scheduler(prediction_type):
+    "Issue 28 #3: the teacher pipeline turns the UNet output into z0 by the scheduler's parameterisation (diffusers' own pred_original_sample)."
+    from rsworkbench.models.backbones import build_scheduler
+    from rsworkbench.slim.teacher import predict_x0
+    torch.manual_seed(0)
+    tp = tiny_teacher()
+    tp = SlimTeacherPipeline(tp.unet, tp.vae, build_scheduler('tiny', 'ddpm', prediction_type=prediction_type), tp.estimator,
+                             alpha_mode='fixed', fixed_timestep=600)
+    lr, _ = _batch(1, 8)
+    with torch.no_grad():
+        z_lr = tp.encode(bicubic_up(lr, 4))
+        z0, _, alpha, t = tp.forward_latent(z_lr)
+        assert torch.allclose(t, torch.full_like(t, 600.), atol=1e-3)
+        u = tp.unet(z_lr, torch.tensor([600.]), encoder_hidden_states=torch.zeros(1, 1, tp.unet.config.cross_attention_dim)).sample
+        ref = tp.scheduler.step(u, 600, z_lr).pred_original_sample
+    torch.testing.assert_close(z0, ref, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(predict_x0(u, z_lr, alpha, prediction_type), ref, atol=1e-4, rtol=1e-4)

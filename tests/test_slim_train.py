@@ -106,3 +106,54 @@ def test_teacher_without_lora_and_continued(tmp_path):
     assert h['step'] == [1, 2] and all(math.isfinite(v) for v in h['l1'])
     _, pred_b = load_teacher(tmp_path/'b'/'checkpoint')
     assert pred_b.state_dict().keys() == p0.keys() and any(not torch.equal(p0[k], v) for k, v in pred_b.state_dict().items())   # the given predictor trained on
+
+
+@pytest.mark.parametrize('alpha_mode', ['predictor', 'fixed'])
+def test_teacher_checkpoint_infers_with_its_trained_rule(tmp_path, alpha_mode):
+    "Issue 28 #3: a teacher trained with alpha_mode X reloads with X and with its trained predictor (not a fresh one), and infers with them."
+    from rsworkbench.slim.pipeline import SlimTeacherPipeline
+    from rsworkbench.slim.timestep import AlphaPredictor, alpha_from_variance
+    torch.set_num_threads(1); seed_everything(0)
+    ds = synthetic_tiles(4, 32)
+    pipe = build_teacher('tiny')
+    train_teacher(pipe, ds, tmp_path/'t', max_steps=3, alpha_mode=alpha_mode, **TINY_T)
+    assert pipe.config.alpha_mode == alpha_mode
+    for loaded in (SlimTeacherPipeline.from_pretrained(str(tmp_path/'t'/'checkpoint')), load_teacher(tmp_path/'t'/'checkpoint')[0],
+                   get_method('slim-teacher', 4, 'cpu', checkpoint=str(tmp_path/'t'/'checkpoint')).pipe):
+        assert loaded.config.alpha_mode == alpha_mode and loaded.predictor is not None
+        for k, v in pipe.predictor.state_dict().items(): assert torch.equal(loaded.predictor.state_dict()[k], v), k
+    fresh = AlphaPredictor(latent_channels=4, var_channels=4)
+    assert any(not torch.equal(fresh.state_dict()[k], v) for k, v in loaded.predictor.state_dict().items())
+    lr = ds[0]['lr'][None]
+    with torch.no_grad():
+        o = loaded(lr)
+        z_lr = loaded.encode(torch.nn.functional.interpolate(lr, scale_factor=4, mode='bicubic').clamp(-1, 1))
+        mean, s = loaded.estimator(z_lr)
+        want = (loaded.predictor(mean, s.exp()) if alpha_mode == 'predictor'
+                else torch.full_like(o.alpha, float(loaded.scheduler.alphas_cumprod[999])))
+        torch.testing.assert_close(o.alpha, want.expand_as(o.alpha), atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(o.alpha, alpha_from_variance(s.exp(), reduce=None), atol=1e-3)          # not the variance rule
+        torch.testing.assert_close(loaded(lr, alpha_rule='variance').alpha, alpha_from_variance(s.exp(), reduce=None), atol=1e-5, rtol=1e-5)
+
+
+def test_teacher_without_predictor_refuses_the_predictor_rule(tmp_path):
+    from rsworkbench.slim.pipeline import tiny_teacher
+    tp = tiny_teacher()
+    assert tp.config.alpha_mode == 'variance' and tp.predictor is None
+    with pytest.raises(RSWError, match='no ᾱ\\* predictor'): tp(torch.zeros(1, 3, 8, 8), alpha_rule='predictor')
+
+
+def test_default_teacher_training_trains_the_estimator(tmp_path):
+    "Issue 28 #3: by default the uncertainty estimator is trained first, so the uncertainty map varies with content (an untrained one gives s = 0: one value everywhere)."
+    torch.set_num_threads(1); seed_everything(0)
+    ds = synthetic_tiles(4, 32)
+    kw = {k: v for k, v in TINY_T.items() if k != 'estimator_steps'}
+    pipe = build_teacher('tiny')
+    x = ds[0]['lr'][None]
+    assert pipe(x).uncertainty.std() == 0                                          # untrained: constant map (ᾱ* ≡ 0.5)
+    h = train_teacher(pipe, ds, tmp_path/'t', max_steps=10, alpha_mode='variance', **kw)
+    assert h['estimator_steps'] == 2 and sum(math.isfinite(e) for e in h['est']) == 2
+    o = load_teacher(tmp_path/'t'/'checkpoint')[0](x)
+    assert o.uncertainty.std() > 1e-5 and o.alpha.std() > 1e-6                     # varies over the image
+    flat = torch.zeros_like(x)
+    assert (o.uncertainty - load_teacher(tmp_path/'t'/'checkpoint')[0](flat).uncertainty).abs().max() > 1e-5   # and between images
