@@ -105,3 +105,6 @@ def test_training_pairs_use_usm_target_for_realesrgan(tmp_path):
     dd = texadiff_data('bundled', patch=64, samples_per_image=1)
     assert dd['train'].usm_target and not dd['val'].usm_target and dd['degradation'] == dict(preset='realesrgan', degrader=repr(dd['train'].degrader), usm_target=True)
     assert not texadiff_data('bundled', patch=64, degradation='bicubic')['train'].usm_target
+    from rsworkbench.slim.train import slim_data
+    sd = slim_data('bundled', 64, samples_per_image=1)
+    assert sd['train'].usm_target and not sd['val'].usm_target and not slim_data('bundled', 64, 'bicubic')['train'].usm_target

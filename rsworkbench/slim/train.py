@@ -49,7 +49,7 @@ def slim_data(data:str='bundled', # 'bundled' (repo samples), 'clean' or 'all' (
     tr, va = split_files(files, val_fraction, split_seed)
     return dict(train=HRTileDataset(tr, patch, SCALE, Degrader(degradation, SCALE, seed=seed), samples_per_image=samples_per_image, seed=seed),
                 val=HRTileDataset(va or tr, patch, SCALE, Degrader(degradation, SCALE, seed=10_000 + split_seed), augment=False,
-                                  samples_per_image=samples_per_image, seed=10_000 + split_seed))
+                                  samples_per_image=samples_per_image, seed=10_000 + split_seed, usm_target=False))   # held out: scored against the true HR
 
 # %% ../../nbs/87_slim.train.ipynb #78658f2d
 def _swap_in(d:Path, write):
@@ -146,7 +146,8 @@ def train_teacher(pipe:SlimTeacherPipeline, # base teacher (trained in place: Lo
     opt_d = torch.optim.AdamW(disc.parameters(), lr) if disc is not None else None
     out = Path(out_dir) if out_dir is not None else None
     step, hist = 0, dict(step=[], loss=[], l1=[], est=[], minutes=0.0, perceptual=getattr(perceptual, 'kind', None),
-                         discriminator=getattr(disc, 'kind', None), alpha_mode=alpha_mode, estimator_steps=estimator_steps)
+                         discriminator=getattr(disc, 'kind', None), alpha_mode=alpha_mode, estimator_steps=estimator_steps,
+                         degradation=getattr(dataset, 'degradation', None))   # degrader and USM target of the training pairs
     if out is not None and resume and (out/'last'/'state.pt').exists():
         st = torch.load(out/'last'/'state.pt', weights_only=True)
         for m, k in ((pipe.unet, 'unet'), (pipe.vae, 'vae'), (predictor, 'predictor')): m.load_state_dict(st[k], strict=False)
@@ -233,7 +234,7 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
     if disc is not None: disc.to(acc.device)
     out = Path(out_dir) if out_dir is not None else None
     step, hist = 0, dict(step=[], loss=[], l1=[], mse=[], mmd=[], minutes=0.0, distill=distill, teacher_alpha_mode=mode, perceptual=getattr(perceptual, 'kind', None),
-                         discriminator=getattr(disc, 'kind', None))
+                         discriminator=getattr(disc, 'kind', None), degradation=getattr(dataset, 'degradation', None))
     params = list(net.parameters())
     def _ensure_dl(fs, ft):
         nonlocal dl, opt
