@@ -12,6 +12,8 @@ from rsworkbench.sgdm.sflow import SFlow
 from rsworkbench.experiments import run_template, load_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
+
+def ck_scale(run): return json.loads((run/'checkpoint'/'model_index.json').read_text())['train_scale']
 torch.set_num_threads(1)
 
 def test_vectormap_real_iou(shared):
@@ -67,6 +69,8 @@ def test_train_template_params_take_effect(tmp_path):
                      'sgdm_train', out_root=tmp_path, progress=False)
     m = load_metrics(p)
     assert m['steps'] == 2 and m['scale'] == 32 and m['fuse'] == 'concat' and m['used_maps'] is False and np.isfinite(m['psnr_y'])
+    assert m['conditioning'] == 'class-embedding'                     # tiny backbone without text encoders: the learned ClassPrompt
+    assert ck_scale(p) == 32                                          # the training scale is saved with the checkpoint
     assert (p/'checkpoint'/'model_index.json').exists() and (p/'samples'/'figure.png').exists()
     ck = SGDMPipeline.from_pretrained(str(p/'checkpoint'))
     assert ck.encoder.config.fuse == 'concat'
