@@ -14,8 +14,8 @@ from ..core import RSWError
 __all__ = ['KERNEL_TYPES', 'JPEG_Y_TABLE', 'JPEG_C_TABLE', 'USM', 'PRESETS', 'mesh_grid', 'gaussian_kernel',
            'generalized_gaussian_kernel', 'plateau_kernel', 'sinc_kernel', 'random_mixed_kernels',
            'random_sinc_kernels', 'filter2d', 'trim_kernels', 'gaussian_noise', 'poisson_noise', 'quality_to_factor',
-           'dct_basis', 'jpeg_compress', 'bicubic_down', 'bicubic_up', 'gaussian_kernel1d', 'blur_sep', 'usm_sharp',
-           'DegradationConfig', 'random_resize', 'Degrader']
+           'dct_basis', 'jpeg_compress', 'bicubic_down', 'bicubic_up', 'gaussian_kernel1d', 'blur_matrix', 'blur_sep',
+           'usm_sharp', 'DegradationConfig', 'random_resize', 'Degrader']
 
 # %% ../../nbs/11_data.degrade.ipynb #40ee5112
 def mesh_grid(size:int, # odd kernel size k
@@ -326,11 +326,24 @@ def _reflect_index(n, p, device):
     per = 2 * (n - 1); i = i.remainder(per)
     return torch.where(i >= n, per - i, i)
 
+def blur_matrix(n:int, # axis length
+                g:torch.Tensor, # (k,) 1-D kernel, k odd
+                device=None, dtype=torch.float32) -> torch.Tensor:
+    "(n, n) matrix M with M @ v = `g` correlated with v along the axis, reflect-101 borders folded in."
+    K = g.numel(); p = K // 2; r = torch.arange(n)
+    cols = _reflect_index(n, p, 'cpu')[r[:, None] + torch.arange(K)[None]]
+    M = torch.zeros(n, n, dtype=torch.float64)
+    M.index_put_((r[:, None].expand(n, K), cols), g.to(torch.float64).expand(n, K), accumulate=True)
+    return M.to(device=device, dtype=dtype)
+
 def blur_sep(x:torch.Tensor, # (b, c, h, w)
              g:torch.Tensor # (k,) 1-D kernel, k odd
             ) -> torch.Tensor:
-    "Separable blur with the outer product of `g`, reflect-101 borders; same shape out."
-    b, c, h, w = x.shape; p = g.numel() // 2; g = g.to(x)
+    "Separable blur with the outer product of `g`, reflect-101 borders; same shape out (two matrix products up to 1024 px, else convolutions)."
+    b, c, h, w = x.shape; p = g.numel() // 2
+    if max(h, w) <= 1024:   # banded matrices: the same sums, several times faster than a 1-channel conv on the CPU
+        return blur_matrix(h, g, x.device, x.dtype) @ x @ blur_matrix(w, g, x.device, x.dtype).T
+    g = g.to(x)
     xp = x[..., _reflect_index(h, p, x.device), :][..., _reflect_index(w, p, x.device)].reshape(b * c, 1, h + 2 * p, w + 2 * p)
     return F.conv2d(F.conv2d(xp, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1)).view(b, c, h, w)
 
