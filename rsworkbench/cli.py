@@ -298,6 +298,15 @@ def _cmd_train(a):
     d = run_template(tpl, parse_params(a.param), a.exp or tpl.stem.split('_', 1)[-1], out_root=a.out_root, skip_finished=not a.force)
     print(f"run folder: {d}")
 
+def _cmd_export(a):
+    from rsworkbench.deploy import export_onnx
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # the exporter's tracing chatter
+        rep = export_onnx(a.method, a.output, a.scale, a.checkpoint)
+    print(f"wrote {rep['path']} ({rep['bytes'] / 1e6:.1f} MB, {rep['n_params']:,} parameters); onnxruntime vs torch: "
+          f"max |diff| {rep['max_abs_err']:.1e}; run it with `rsw sr IN OUT --method onnx --checkpoint {rep['path']}`")
+
 def build_parser() -> argparse.ArgumentParser:
     "The `rsw` argument parser."
     p = argparse.ArgumentParser(prog='rsw', description='rsworkbench: diffusion-based remote-sensing super-resolution.')
@@ -343,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('-p', '--param', action='append', help='NAME=VALUE parameter (repeatable)')
     t.add_argument('--exp', default=None, help='experiment name (outputs/<exp>/<run_id>)'); t.add_argument('--out-root', default=None)
     t.add_argument('--force', action='store_true', help='rerun even when metrics.json exists'); t.set_defaults(fn=_cmd_train)
+    x = sub.add_parser('export', help='export a CNN method or the SlimDiffSR student to ONNX (dynamic size), verified with onnxruntime')
+    x.add_argument('method', help='residual-cnn, rrdbnet, realesrgan or slim-student'); x.add_argument('output', help='the .onnx file')
+    x.add_argument('--scale', type=int, default=4); x.add_argument('--checkpoint', default=None); x.set_defaults(fn=_cmd_export)
     b = sub.add_parser('bench', help='benchmark methods and building blocks on one device')
     b.add_argument('--device', default='auto'); b.add_argument('--methods', default=None); b.add_argument('--blocks', default='auto')
     b.add_argument('--compile', action='store_true'); b.add_argument('--repeats', type=int, default=3); b.add_argument('--out', default=None)

@@ -34,7 +34,7 @@ class MethodSpec:
 _REGISTRY: dict[str, MethodSpec] = {}
 # modules that register methods when imported; method modules add themselves here as they land
 BUILTIN_MODULES = ['rsworkbench.models.baselines', 'rsworkbench.models.train', 'rsworkbench.texadiff.pipeline', 'rsworkbench.sgdm.pipeline',
-                   'rsworkbench.slim.pipeline']
+                   'rsworkbench.slim.pipeline', 'rsworkbench.deploy']
 
 def register_method(name:str, # the name users type (`rsw sr --method NAME`)
                     factory:Callable, # (scale, device, **options) -> Upscaler
