@@ -60,9 +60,10 @@ def widget_pages(site:Path, proc:Path) -> list:
         nb = nbformat.read(nb_path, as_version=4)
         page = site/nb_path.relative_to(proc).with_suffix('.html')
         if not widget_state(nb) or not page.is_file(): continue
+        html = page.read_text(encoding='utf-8')
+        if 'application/vnd.jupyter.widget-view+json' not in html: continue   # nbdev leaves an empty state on every notebook
         if not man.is_file():
             man.parent.mkdir(parents=True, exist_ok=True); man.write_text(widget_manager_js(), encoding='utf-8')
-        html = page.read_text(encoding='utf-8')
         if 'application/vnd.jupyter.widget-state+json' in html: continue   # already done
         i = html.rfind('</body>')
         if i < 0: sys.exit(f'docs_offline: {page} has no </body>')

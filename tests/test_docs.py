@@ -15,12 +15,50 @@ NO_NET = '--host-resolver-rules=MAP * ~NOTFOUND'  # every host name fails to res
 # Any other external resource, and any other console error, fails.
 KNOWN_CDN = ()  # nothing: scripts/docs_offline.py serves KaTeX locally and drops the theme's web-font import
 
+BUILD_LOG = {}
+
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp('site')/'docs'
-    r = subprocess.run(['bash', str(repo_root()/'scripts'/'docs.sh'), str(out)], capture_output=True, text=True, timeout=1200)
+    r = subprocess.run(['bash', str(repo_root()/'scripts'/'docs.sh'), str(out)], capture_output=True, text=True, timeout=1800)
+    BUILD_LOG['text'] = r.stdout + r.stderr
+    (out.parent/'build.log').write_text(BUILD_LOG['text'])
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     return out
+
+@pytest.mark.slow
+def test_build_log_is_quiet(site):
+    "Issue #29 item 8: no per-cell nbdev warnings echoing cells, no per-page smalldocs notices; a summary instead."
+    log = BUILD_LOG['text']
+    assert 'Found cells containing imports' not in log and 'UserWarning' not in log, log[-3000:]
+    assert 'is not read by smalldocs' not in log and '---' not in log, log[-3000:]
+    assert 'docs: processed' in log and 'docs site:' in log, log[-3000:]
+    assert len(log.splitlines()) <= 60, f'{len(log.splitlines())} lines:\n' + log[-3000:]
+
+@pytest.mark.slow
+def test_search_index_as_script(site):
+    "Issue #29 item 7 on the real site (the browser check is in test_docs_offline.py): search.js holds the whole index."
+    js = (site/'search.js').read_text()
+    assert js.startswith('window.smalldocsSearchIndex = ') and json.loads(js.split(' = ', 1)[1].rstrip().rstrip(';')) == json.loads((site/'search.json').read_text())
+    assert 'search.js' in (site/'site_libs'/'smalldocs.js').read_text()
+
+@pytest.mark.slow
+def test_tutorial_widgets_render_offline(site, browser):
+    "Issue #29 item 6 on the real site: every widget output of the widgets tour renders, offline, from file://."
+    page = site/TUTORIAL
+    n_views = page.read_text().count('<script type="application/vnd.jupyter.widget-view+json">')
+    assert n_views >= 1 and (site/'site_libs'/'html-manager'/'embed.js').is_file()
+    events = browser.load(page.as_uri(), settle=1.0)
+    js = """(() => { const v = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')];
+      const imgs = [...document.querySelectorAll('.jupyter-widgets img, .widget-image')].filter(i => i.tagName === 'IMG' && i.complete && i.naturalWidth > 0);
+      return [v.length, document.querySelectorAll('.widget-subarea > .jupyter-widgets').length, imgs.length]; })()"""
+    deadline, r = time.time() + 60, None
+    while time.time() < deadline:
+        r = browser.eval(js)
+        if r[1] >= n_views: break   # each view rendered into its widget-subarea by the manager
+        time.sleep(0.5)
+    assert r[0] == n_views and r[1] == n_views, r
+    assert _errors(events + browser.events) == [], _errors(events + browser.events)
 
 @pytest.mark.slow
 def test_site_pages(site):

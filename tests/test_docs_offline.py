@@ -1,6 +1,9 @@
-"""Docs search works from file:// (issue #29 item 7): a small smalldocs site, made offline by scripts/docs_offline.py, is
-opened from disk in headless Chromium with no network; typing in the search box lists the matching page, on the home page
-and on a page one folder down. The same site without docs_offline.py finds nothing (the browser refuses search.json)."""
+"""The offline docs site from file:// (scripts/docs_offline.py), on a small smalldocs site opened from disk in headless
+Chromium with no network (the full site is checked by test_docs.py, slow):
+- search (issue #29 item 7): typing in the search box lists the matching page, on the home page and on a page one folder
+  down; the same site without docs_offline.py finds nothing (the browser refuses search.json);
+- widgets (item 6): a page whose notebook holds widget state (its outputs turned into view elements as docs_proc.py does)
+  renders its widgets with the vendored manager served from site_libs/."""
 import importlib.util, json, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import pytest
@@ -15,9 +18,25 @@ def docs_offline():
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     return mod
 
+def _widget_nb():
+    "A notebook like the widgets tour after docs_proc.py: a slider above an image, its state saved, the output a view element."
+    import io, numpy as np, ipywidgets as W, nbformat
+    from PIL import Image
+    from ipywidgets.embed import embed_data
+    from rsworkbench.export import views_as_html, VIEW_MIME, STATE_MIME
+    b = io.BytesIO(); Image.fromarray((np.random.RandomState(0).rand(40, 56, 3) * 255).astype('uint8')).save(b, 'png')
+    data = embed_data(views=[W.VBox([W.FloatSlider(0.35, description='tau'), W.Image(value=b.getvalue(), format='png')])])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('---\ntitle: Tour\n---\n\nWidgets below.'),
+        nbformat.v4.new_code_cell('rx.view()', outputs=[nbformat.v4.new_output('display_data', data={VIEW_MIME: data['view_specs'][0], 'text/plain': 'VBox()'})])])
+    nb.metadata['widgets'] = {STATE_MIME: data['manager_state']}
+    assert views_as_html(nb) == 1
+    return nb
+
 def _render(tmp:Path) -> Path:
-    "A three-page smalldocs site (home, a page in a subfolder, another page), rendered into tmp/site."
+    "A four-page smalldocs site (home, a page in a subfolder, another page, a widget page), rendered into tmp/site."
+    import nbformat
     proj = tmp/'proj'; (proj/'guide').mkdir(parents=True)
+    nbformat.write(_widget_nb(), proj/'guide'/'tour.ipynb')
     (proj/'_quarto.yml').write_text('project:\n  type: website\n  output-dir: ../site\nwebsite:\n  title: mini\n'
                                     '  navbar:\n    search: true\n    left: [index.md, guide/deep.md, other.md]\n')
     (proj/'index.md').write_text('---\ntitle: Home\n---\n\n# Home\n\nNothing to see here.\n')
@@ -35,7 +54,7 @@ def sites(tmp_path_factory, docs_offline):
     tmp = tmp_path_factory.mktemp('search')
     raw = _render(tmp/'raw')
     off = tmp/'off'; shutil.copytree(raw, off)
-    docs_offline.main(off)
+    docs_offline.main(off, tmp/'raw'/'proj')
     return raw, off
 
 def test_search_js_written(sites):
@@ -96,3 +115,19 @@ def test_without_offline_script_search_finds_nothing(sites, browser):
     raw, _ = sites
     hits, _ = _search(browser, raw/'index.html', WORD)
     assert hits == ['<none>'], hits
+
+def test_widget_page(sites, browser):
+    raw, off = sites
+    page = (off/'guide'/'tour.html').read_text()
+    assert '<script src="../site_libs/html-manager/embed.js"></script>' in page and 'widget-state+json' in page
+    assert (off/'site_libs'/'html-manager'/'embed.js').stat().st_size > 1_000_000
+    assert 'html-manager' not in (off/'index.html').read_text()           # pages without widgets are left alone
+    events = browser.load((off/'guide'/'tour.html').as_uri(), settle=0.5)
+    deadline, r = time.time() + 30, None
+    while time.time() < deadline:
+        r = browser.eval("""[...document.querySelectorAll('main img, #quarto-content img, img')].filter(i => i.complete && i.naturalWidth > 0)
+                             .map(i => [i.naturalWidth, i.naturalHeight]).concat([[document.querySelectorAll('.widget-slider, .widget-hslider').length]])""")
+        if [56, 40] in r: break
+        time.sleep(0.3)
+    assert [56, 40] in r and r[-1][0] >= 1, r
+    assert _errors(events + browser.events) == [], _errors(events + browser.events)
