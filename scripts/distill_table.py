@@ -6,6 +6,8 @@ Usage: .venv/bin/python scripts/distill_table.py [--name NAME] SLIM_RUN[,SLIM_RU
 (NAME: the output files' stem, default `slim_distill`: `nbs/results_data/NAME*.csv`, `nbs/images/NAME_cpu.png`)
 (run folders; each compare run evaluated every checkpoint as a row named `slim-student:<variant><seed>`, e.g. `slim-student:mse0`;
 the optional teacher runs are template-80 runs with a `slim-teacher` row on the same evaluation sets).
+Rows missing from the runs (e.g. a rerun of the MSE + MMD row alone) are left out of the tables, and the figure is drawn only when
+the undistilled row is there.
 Paired differences between two variants are taken per seed on the same pairs (the two students share the seed: init and crops),
 then pooled over the seeds' pairs (mean and 95% t-interval by `experiments.paired_gains`; optimistic, since the same images recur in every seed).
 """
@@ -62,6 +64,7 @@ if __name__ == '__main__':
         vals, bic, what, n = compare_rows(r)
         seeds = sorted({s for _, s in vals})
         for lab in ('none', 'mse', 'mmd'):
+            if not any((lab, s) in vals for s in seeds): continue
             for k in METRICS:
                 gs = [np.mean(np.asarray(vals[(lab, s)][k]) - np.asarray(bic[k])) for s in seeds if (lab, s) in vals]
                 rows.append(dict(eval=what, n_pairs=n, row=lab, metric=k, mean=np.mean([np.mean(vals[(lab, s)][k]) for s in seeds if (lab, s) in vals]),
@@ -69,6 +72,7 @@ if __name__ == '__main__':
         for a, b in PAIRS:
             for k in METRICS:
                 ok = [s for s in seeds if (a, s) in vals and (b, s) in vals]
+                if not ok: continue
                 per_seed = {s: paired(vals[(a, s)][k], vals[(b, s)][k], k)['mean'] for s in ok}
                 pooled = paired(np.concatenate([vals[(a, s)][k] for s in ok]), np.concatenate([vals[(b, s)][k] for s in ok]), k)
                 diffs.append(dict(eval=what, n_pairs=n, row=a, against=b, metric=k, **pooled,
@@ -83,6 +87,8 @@ if __name__ == '__main__':
     wide, pdiff = pd.DataFrame(rows), pd.DataFrame(diffs)
     tab.to_csv(dst/f'{name}.csv'); per.drop(columns='row').to_csv(dst/f'{name}_per_seed.csv', index=False)
     wide.to_csv(dst/f'{name}_wide.csv', index=False); pdiff.to_csv(dst/f'{name}_paired.csv', index=False)
+    print(tab.round(4).to_string()); print(); print(wide[wide.metric == 'psnr'].round(4).to_string()); print(); print(pdiff.round(4).to_string())
+    if not any(Path(r, 'variants', 'distill_none').exists() for r in slim[:1]) or pdiff.empty: sys.exit(0)   # partial rerun: no figure
     # figure: training L1 of each variant (seed 0) and the per-seed paired PSNR-Y differences on each evaluation set
     fig, ax = plt.subplots(1, 1 + len(comp), figsize=(4.2 * (1 + len(comp)), 3.4))
     # the training batches of a step are the same for every variant of a seed (batch_at), so the L1 difference isolates the distillation
@@ -102,4 +108,3 @@ if __name__ == '__main__':
         a.axhline(0, color='gray', lw=.8); a.set_xticks(range(len(sub))); a.set_xticklabels([f'{LABEL[x.row]}\nvs {LABEL[x.against]}' for x in sub.itertuples()], fontsize=7)
         a.set_title(f'paired Δ PSNR-Y, {what} (n={sub.n_pairs.iloc[0]})', fontsize=9); a.set_ylabel('dB')
     fig.tight_layout(); fig.savefig(dst.parent/'images'/f'{name}_cpu.png', dpi=110)
-    print(tab.round(4).to_string()); print(); print(wide[wide.metric == 'psnr'].round(4).to_string()); print(); print(pdiff.round(4).to_string())
