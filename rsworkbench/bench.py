@@ -154,6 +154,7 @@ def run_bench(device='auto', # where to measure
               scene:bool=True, # add the scene rows (4x)
               scene_rows:list|None=None, # [(method, side, options), ...]; None: SCENE_ROWS of the device type
               texadiff_skip:bool=True, # add TexADiff's TA-sampling tile-skipping rows (tiny configs)
+              onnx:bool=True, # on the CPU: onnxruntime vs eager torch for each exportable method measured (`deploy`)
               out:str|Path|None=None, # folder for bench.csv / bench.md
               progress:bool=True # print each row as it is measured
              ) -> pd.DataFrame:
@@ -189,6 +190,17 @@ def run_bench(device='auto', # where to measure
             add(dict(name=f"texadiff tiny, {'TA-sampling tile skip' if k == 'ta' else 'no skipping'}", kind='method-extra', device=str(dev), mode='eager',
                      size=f"{t['tiles']} tiles ({t['sparse']} sparse), {t['steps']} steps", latency_ms=t[f'ms_per_tile_{k}'],
                      unet_evals=t['unet_evals_ta' if k == 'ta' else 'unet_evals_plain']))
+    if onnx and dev.type == 'cpu':  # the deployment path: the exported graph in onnxruntime against the same graph in eager torch
+        from rsworkbench.deploy import EXPORTABLE, onnx_speed
+        import warnings
+        for n in [n for n in names if n in EXPORTABLE]:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter('ignore'); o = onnx_speed(n, out_size // 4, repeats)
+            except RSWError as e: add(dict(name=f'{n} onnxruntime', kind='deploy', device=str(dev), note=f'not run: {e}')); continue
+            for k, lab in (('torch_s', 'eager torch graph'), ('onnxruntime_s', 'onnxruntime')):
+                add(dict(name=f'{n} {lab}', kind='deploy', device=str(dev), mode='eager' if k == 'torch_s' else 'onnxruntime',
+                         size=f'{out_size // 4} -> {out_size} px', latency_ms=o[k] * 1e3, x_eager=o[k] / o['torch_s']))
     if scene:  # read -> SR -> COG end to end, each in a fresh process
         from rsworkbench.scene import scene_row
         for n, side, opts in (SCENE_ROWS['cuda' if dev.type == 'cuda' else 'cpu'] if scene_rows is None else scene_rows):
@@ -211,7 +223,7 @@ def run_bench(device='auto', # where to measure
     return df
 
 BENCH_COLUMNS = ('name', 'kind', 'dtype', 'mode', 'size', 'latency_ms', 'mp_per_s', 'input_mp_per_s', 'patches_per_s', 'unet_evals',
-                 'peak_rss_mb', 'peak_device_mb', 'x_bicubic', 'x_fastest', 'note')
+                 'peak_rss_mb', 'peak_device_mb', 'x_bicubic', 'x_fastest', 'x_eager', 'note')
 
 def bench_markdown(df:pd.DataFrame) -> str:
     "The benchmark table as Markdown (the columns of `BENCH_COLUMNS` that have values), with the device line above it."
