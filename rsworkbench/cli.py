@@ -149,7 +149,13 @@ def run_demo(out=None, # output folder (default outputs/demo)
     dev, say = get_device(device), (print if verbose else (lambda *a, **k: None))
     specs = list_methods()
     names = [n for n, s in specs.items() if s.demo and scale in s.scales] if methods is None else list(methods)
-    ups = {n: get_method(n, scale=scale, device=dev) for n in names}
+    ups = {}
+    for n in names:                     # by default, a demo method whose checkpoint was trained for another scale is left out, with the reason
+        try: ups[n] = get_method(n, scale=scale, device=dev)
+        except RSWError as e:
+            if methods is not None: raise
+            say(f"  {n}: left out at x{scale}: {str(e).splitlines()[0]}")
+    names = list(ups)
     hr_da = _select(read_raster(image or data_dir()/'demo_naip_rgb.tif'), None)
     if hr_da.dtype != np.uint8: raise RSWError("the demo takes an 8-bit RGB image")
     h, w = (hr_da.sizes['y'] // scale) * scale, (hr_da.sizes['x'] // scale) * scale

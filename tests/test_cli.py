@@ -238,3 +238,10 @@ def test_weights_check(tmp_path, capsys):
     assert main(['weights', '--check', str(tmp_path/'nope')]) == 2 and 'not found' in capsys.readouterr().err
     (tmp_path/'w').mkdir()
     assert main(['weights', '--check', str(tmp_path/'w')]) == 2 and 'no backbone weights found' in capsys.readouterr().err
+
+
+def test_demo_leaves_out_a_checkpoint_trained_for_another_scale(tmp_path):
+    "rsw demo --scale 32: the shipped x16 SGDM is left out with the reason (it now refuses x32) instead of aborting the demo."
+    from rsworkbench.cli import run_demo
+    df = run_demo(tmp_path, scale=32, verbose=False)
+    assert 'sgdm' not in df.index and 'bicubic' in df.index
