@@ -123,13 +123,18 @@ def test_corrupt_weights(tmp_path):
 def test_weights_status(tmp_path):
     rows = weights_status()
     assert {(r['name'], r['component']) for r in rows} == {(n, c) for n in ('sd21-base', 'sd-turbo', 'sdxl')
-                                                           for c in ('unet', 'vae')} | {('taesd', 'vae'), ('taesdxl', 'vae')}
+                                                           for c in ('unet', 'vae', 'text_encoders')} | {('taesd', 'vae'), ('taesdxl', 'vae')}
     assert not any(r['found'] for r in rows)
     assert all(r['path'].startswith(str(tmp_path/'weights')) for r in rows)
     build_vae('tiny').save_pretrained(tmp_path/'weights'/'sd21-base'/'vae')
     found = {(r['name'], r['component']): r for r in weights_status()}
     assert found[('sd21-base', 'vae')]['found'] and found[('sd21-base', 'vae')]['source'] == 'dir'
     assert not found[('sd21-base', 'unet')]['found']
+    assert not found[('sd21-base', 'text_encoders')]['found'] and 'text_encoder' in found[('sd21-base', 'text_encoders')]['path']
+    from rsworkbench.models.backbones import tiny_text_encoders
+    tiny_text_encoders('sd').save_pretrained(tmp_path/'weights'/'sd21-base')
+    found = {(r['name'], r['component']): r for r in weights_status()}
+    assert found[('sd21-base', 'text_encoders')]['found'] and not found[('sdxl', 'text_encoders')]['found']
 
 
 @pytest.mark.parametrize('kind', ['ddim', 'ddpm', 'euler', 'euler_a', 'unipc', 'dpm'])
