@@ -349,7 +349,7 @@ def test_two_scene_processes_one_output(rgb, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     ps = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     res = [(p.wait(timeout=600), p.stderr.read()) for p in ps]
-    rcs = sorted(r for r, _ in res)
+    rcs = sorted(r for r, _ in res); print("exit statuses", rcs)
     assert rcs == [0, 2] or rcs == [0, 0], res          # never a crash; both 0 only if they did not overlap in time
     if rcs == [0, 2]: assert 'being written by another process' in [e for r, e in res if r == 2][0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ['in.tif', 'o.tif']
