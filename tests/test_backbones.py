@@ -239,3 +239,29 @@ def test_check_weights_folder_flags_a_wrong_model(tmp_path):
     assert any('block_out_channels' in p for p in r['unet']['problems'])
     assert any('missing tensors' in p for p in r['unet']['problems'])
     assert any('does not list unet' in p for p in r['model_index']['problems'])
+
+
+def test_check_accepts_what_the_loaders_accept(tmp_path):
+    "A Hub-style VAE with the old attention names (query/key/value/proj_attn), in a backbone folder holding only vae/, checks clean and loads; a wrong shape is named."
+    from safetensors.torch import load_file
+    from rsworkbench.models.backbones import materialize_weights, check_weights_folder
+    materialize_weights(tmp_path/'new', 'sd21-base', components=('vae',))
+    sd = load_file(tmp_path/'new'/'sd21-base'/'vae'/'diffusion_pytorch_model.fp16.safetensors')
+    ren = {'.to_q.': '.query.', '.to_k.': '.key.', '.to_v.': '.value.', '.to_out.0.': '.proj_attn.'}
+    old = {}
+    for k, v in sd.items():
+        for a, b in ren.items(): k = k.replace(a, b) if 'attentions' in k else k
+        old[k] = v
+    d = tmp_path/'old'/'sd21-base'/'vae'; d.mkdir(parents=True)
+    (d/'config.json').write_text((tmp_path/'new'/'sd21-base'/'vae'/'config.json').read_text())
+    save_file(old, str(d/'diffusion_pytorch_model.safetensors'))
+    assert 'encoder.mid_block.attentions.0.query.weight' in old
+    r = {x['component']: x for x in check_weights_folder(tmp_path/'old'/'sd21-base')}   # one backbone folder, vae/ only
+    assert r['vae']['layout_ok'] and r['vae']['params'] == 83_653_863, r['vae']['problems']
+    assert not r['unet']['found']
+    vae = build_vae('sd21-base', weights_dir=tmp_path/'old')                               # diffusers converts the old names
+    assert torch.equal(vae.encoder.mid_block.attentions[0].to_q.weight.half(), sd['encoder.mid_block.attentions.0.to_q.weight'])
+    old['encoder.conv_in.weight'] = old['encoder.conv_in.weight'][:64]
+    save_file(old, str(d/'diffusion_pytorch_model.safetensors'))
+    r = {x['component']: x for x in check_weights_folder(tmp_path/'old'/'sd21-base')}
+    assert not r['vae']['layout_ok'] and any('wrong shapes' in p and 'encoder.conv_in.weight' in p for p in r['vae']['problems'])
