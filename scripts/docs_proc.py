@@ -157,6 +157,7 @@ def smalldocs_log(lines) -> str:
     for line in lines:
         line = line.rstrip('\n')
         if _OUTPUT_FILE.match(line): n_outfile += 1
+        elif 'because Hugging Face Hub is in offline mode' in line: continue   # docs.sh sets HF_HUB_OFFLINE on purpose
         elif (m := _WARNING.match(line)):
             msg = m.group(2)
             if msg.startswith('broken link '): groups['broken link'].append(f'{m.group(1)} -> {msg[12:]}')
