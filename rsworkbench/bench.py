@@ -13,8 +13,8 @@ from .data.degrade import Degrader, PRESETS
 from .registry import get_method, list_methods
 
 # %% auto #0
-__all__ = ['BLOCKS', 'CPU_BLOCKS', 'SCENE_ROWS', 'BENCH_COLUMNS', 'time_fn', 'degradation_throughput', 'method_latency',
-           'block_latency', 'run_bench', 'bench_markdown']
+__all__ = ['BLOCKS', 'CPU_BLOCKS', 'SCENE_ROWS', 'GDAL_ROWS', 'STARTUP', 'BENCH_COLUMNS', 'time_fn', 'degradation_throughput',
+           'method_latency', 'block_latency', 'startup_seconds', 'run_bench', 'bench_markdown']
 
 # %% ../nbs/60_bench.ipynb #eecabfb5
 def _sync(device:torch.device):
@@ -143,6 +143,21 @@ def block_latency(name:str, # one of `BLOCKS`
 SCENE_ROWS = {  # (method, scene side in input px, factory options) measured end to end (read → SR → COG) per device type
     'cpu': [('bicubic', 2048, {}), ('residual-cnn', 512, {}), ('realesrgan', 128, {})],
     'cuda': [('bicubic', 10980, {}), ('realesrgan', 2048, {}), ('slim-student', 10980, {'size': 'sd21-base', 'dtype': 'bf16'})]}
+GDAL_ROWS = [(2000, 2), (8000, 2)] # (side, scale): `rsw scene --method bicubic` against GDAL cubic to a COG (`scene.gdal_benchmark`), same scene, same run
+STARTUP = {'rsw --help': "import sys; sys.argv = ['rsw', '--help']\nfrom rsworkbench.cli import main\ntry: main()\nexcept SystemExit: pass",
+           'rsw methods': "import contextlib, io\nfrom rsworkbench.cli import main\nwith contextlib.redirect_stdout(io.StringIO()): main(['methods'])",
+           'import rsworkbench.widgets': "import rsworkbench.widgets"}
+
+def startup_seconds(code:str, # Python run in a fresh interpreter
+                    repeats:int=3) -> float:
+    "Median wall time of a fresh `python -c code` (interpreter start included): what a user waits for."
+    import subprocess, sys
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter(); p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+        if p.returncode: raise RSWError(f"start-up probe failed ({p.returncode}): {p.stderr[-500:]}")
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
 
 def run_bench(device='auto', # where to measure
               methods=None, # method names (None: every registered demo method)
@@ -153,6 +168,8 @@ def run_bench(device='auto', # where to measure
               batch:int=4, # batch for the throughput row of each method
               scene:bool=True, # add the scene rows (4x)
               scene_rows:list|None=None, # [(method, side, options), ...]; None: SCENE_ROWS of the device type
+              gdal_rows:list|None=None, # [(side, scale), ...] of bicubic scene vs GDAL cubic (None: GDAL_ROWS; [] for none); only with `scene`
+              startup:bool=True, # start-up rows: `rsw --help`, `rsw methods`, `import rsworkbench.widgets` in fresh processes
               texadiff_skip:bool=True, # add TexADiff's TA-sampling tile-skipping rows (tiny configs)
               onnx:bool=True, # on the CPU: onnxruntime vs eager torch for each exportable method measured (`deploy`)
               out:str|Path|None=None, # folder for bench.csv / bench.md
@@ -208,6 +225,18 @@ def run_bench(device='auto', # where to measure
             add(dict(name=r['name'], kind='scene', device=str(dev), mode='eager', size=r.get('size', ''), latency_ms=r['seconds'] * 1e3,
                      mp_per_s=r['output_mpx_per_s'], input_mp_per_s=r['input_mpx_per_s'], peak_rss_mb=r['peak_rss_mb'],
                      peak_device_mb=r['peak_device_mb']))
+        from rsworkbench.scene import gdal_benchmark
+        for side, sc in (GDAL_ROWS if gdal_rows is None else gdal_rows):  # the same scene, the same run: read the ratios, not the seconds
+            g = gdal_benchmark(side, sc)
+            r = scene_row('bicubic', sc, size=side, device=str(dev))
+            add(dict(name=g['name'], kind='scene-ref', device='cpu', mode='gdal', size=g['size'], latency_ms=g['seconds'] * 1e3,
+                     mp_per_s=g['output_mpx'] / g['seconds'], peak_rss_mb=g['peak_rss_mb']))
+            add(dict(name=f'rsw scene bicubic x{sc}', kind='scene-ref', device=str(dev), mode='eager', size=g['size'], latency_ms=r['seconds'] * 1e3,
+                     mp_per_s=r['output_mpx_per_s'], peak_rss_mb=r['peak_rss_mb'], x_gdal=r['seconds'] / g['seconds'],
+                     rss_x_gdal=r['peak_rss_mb'] / g['peak_rss_mb']))
+    if startup:  # what a user waits for before anything happens (fresh interpreters, median of `repeats`)
+        for lab, code in STARTUP.items():
+            add(dict(name=lab, kind='startup', device='cpu', mode='fresh process', latency_ms=startup_seconds(code, repeats) * 1e3))
     df = pd.DataFrame(rows)
     base = df.loc[(df.name == 'bicubic') & (df['mode'] == 'eager'), 'latency_ms']
     m = df.kind == 'method'
@@ -223,7 +252,7 @@ def run_bench(device='auto', # where to measure
     return df
 
 BENCH_COLUMNS = ('name', 'kind', 'dtype', 'mode', 'size', 'latency_ms', 'mp_per_s', 'input_mp_per_s', 'patches_per_s', 'unet_evals',
-                 'peak_rss_mb', 'peak_device_mb', 'x_bicubic', 'x_fastest', 'x_eager', 'note')
+                 'peak_rss_mb', 'peak_device_mb', 'x_bicubic', 'x_fastest', 'x_eager', 'x_gdal', 'rss_x_gdal', 'note')
 
 def bench_markdown(df:pd.DataFrame) -> str:
     "The benchmark table as Markdown (the columns of `BENCH_COLUMNS` that have values), with the device line above it."

@@ -27,7 +27,7 @@ from .registry import Upscaler, get_method, list_methods
 
 # %% auto #0
 __all__ = ['PARTIAL_CODEC', 'GDAL_CACHE_MB', 'BENCH_SOURCE', 'plan_windows', 'blend_weights', 'tiled_upscale', 'scene_stretch',
-           'SceneJob', 'run_scene', 'synthetic_scene', 'scene_benchmark', 'scene_row']
+           'SceneJob', 'run_scene', 'synthetic_scene', 'scene_benchmark', 'scene_row', 'gdal_cubic', 'gdal_benchmark']
 
 # %% ../nbs/80_scene.ipynb #64663b39
 def _check_tiling(tile, overlap):
@@ -633,3 +633,32 @@ def scene_row(method:str='bicubic', # registered method name
              ) -> dict:
     "The scene row of `rsw bench`: `scene_benchmark` of a synthetic scene from real imagery."
     return scene_benchmark(size, method, scale, str(device), **kwargs)
+
+# %% ../nbs/80_scene.ipynb #a9091ea9
+def gdal_cubic(input, # input raster
+               output, # COG to write
+               scale:int=2 # integer factor
+              ) -> str:
+    "GDAL cubic resampling of the whole raster to a DEFLATE COG through rasterio, in memory: the reference `rsw scene --method bicubic` is compared with."
+    require_geo('gdal_cubic')
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_source(input) as d:
+        a = d.read(out_shape=(d.count, d.height * scale, d.width * scale), resampling=Resampling.cubic)
+        prof = dict(driver='COG', width=d.width * scale, height=d.height * scale, count=d.count, dtype=a.dtype, nodata=d.nodata, compress='deflate')
+        if d.crs is not None: prof.update(crs=d.crs, transform=d.transform @ Affine.scale(1 / scale))
+    with atomic_path(output) as tmp, rasterio.open(tmp, 'w', **prof) as o: o.write(a)
+    return str(output)
+
+def gdal_benchmark(size=2048, # scene side in input pixels, or (height, width)
+                   scale:int=2, # factor
+                   workdir=None, # as in `scene_benchmark` (the synthetic scene is shared with it)
+                   source=None # real raster to tile (default: the bundled NAIP tile)
+                  ) -> dict:
+    "Wall time and peak RSS of `gdal_cubic` on the synthetic scene of `scene_benchmark`, in a fresh process."
+    h, w = (size, size) if isinstance(size, int) else map(int, size)
+    wd = Path(workdir or outputs_dir()/'bench'/'scene'); wd.mkdir(parents=True, exist_ok=True)
+    b = _in_child('synthetic_scene', path=str(wd/f'synthetic_{h}x{w}.tif'), height=h, width=w, source=source and str(source))
+    out = wd/f'synthetic_{h}x{w}_gdal-cubic_x{scale}.tif'
+    try: r = _in_child('gdal_cubic', input=b['result'], output=str(out), scale=scale)
+    finally: out.unlink(missing_ok=True)
+    return dict(name=f'gdal-cubic x{scale} (reference)', kind='scene', size=f'{h} x {w} px, 3-band uint8', seconds=r['child_s'], wall_s=r['wall_s'],
+                peak_rss_mb=r['child_peak_rss_mb'], input_mpx=h * w / 1e6, output_mpx=h * w * scale * scale / 1e6)

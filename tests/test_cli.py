@@ -297,3 +297,15 @@ def test_sr_folder_batches_equal_sizes(tmp_path):
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     assert main(['sr', str(src), str(tmp_path/'c'), '--scale', '2']) == 0
     assert [p.read_bytes() for p in sorted((tmp_path/'c').iterdir())] == [p.read_bytes() for p in a]
+
+def test_no_module_imports_bench_back():
+    "bench imports the method modules; none of them imports bench (the bench <-> texadiff.pipeline cycle is gone)."
+    import ast, rsworkbench
+    root = Path(rsworkbench.__file__).parent
+    users = []
+    for p in root.rglob('*.py'):
+        if p.name in ('bench.py', 'cli.py', '_modidx.py'): continue
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.ImportFrom) and (n.module or '').endswith('bench') or isinstance(n, ast.Import) and any(a.name.endswith('.bench') for a in n.names):
+                users.append(str(p.relative_to(root)))
+    assert users == []

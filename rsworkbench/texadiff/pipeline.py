@@ -490,7 +490,12 @@ def tile_skip_latency(pipe:TexADiffPipeline|None=None, # a pipeline (None: the t
                       steps:int=20, # sampling steps
                       repeats:int=3, device='cpu') -> dict:
     "Median per-tile latency (ms) without and with TA-sampling tile skipping, and the UNet evaluations saved."
-    from rsworkbench.bench import time_fn
+    import time
+    def time_fn(fn, device, repeats): # bench imports this module, so this one does not import bench (no import cycle)
+        sync = (lambda: torch.cuda.synchronize(device)) if torch.device(device).type == 'cuda' else (lambda: None)
+        fn(-1); sync(); ts = []
+        for i in range(repeats): t = time.perf_counter(); fn(i); sync(); ts.append(time.perf_counter() - t)
+        return ts
     pipe = (pipe or tiny_pipeline()).to(device)
     lr = torch.rand(tiles, 3, lr_size, lr_size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     mask = torch.ones(tiles, 1, SCALE * lr_size, SCALE * lr_size); mask[tiles - sparse:] = 0
