@@ -229,10 +229,11 @@ def run_bench(device='auto', # where to measure
         for side, sc in (GDAL_ROWS if gdal_rows is None else gdal_rows):  # the same scene, the same run: read the ratios, not the seconds
             g = gdal_benchmark(side, sc)
             r = scene_row('bicubic', sc, size=side, device=str(dev))
-            add(dict(name=g['name'], kind='scene-ref', device='cpu', mode='gdal', size=g['size'], latency_ms=g['seconds'] * 1e3,
-                     mp_per_s=g['output_mpx'] / g['seconds'], peak_rss_mb=g['peak_rss_mb']))
-            add(dict(name=f'rsw scene bicubic x{sc}', kind='scene-ref', device=str(dev), mode='eager', size=g['size'], latency_ms=r['seconds'] * 1e3,
-                     mp_per_s=r['output_mpx_per_s'], peak_rss_mb=r['peak_rss_mb'], x_gdal=r['seconds'] / g['seconds'],
+            # wall time of each fresh process, start-up and imports included: what a user waits for either way
+            add(dict(name=g['name'], kind='scene-ref', device='cpu', mode='gdal', size=g['size'], latency_ms=g['wall_s'] * 1e3,
+                     mp_per_s=g['output_mpx'] / g['wall_s'], peak_rss_mb=g['peak_rss_mb']))
+            add(dict(name=f'rsw scene bicubic x{sc}', kind='scene-ref', device=str(dev), mode='eager', size=g['size'], latency_ms=r['wall_s'] * 1e3,
+                     mp_per_s=r['output_mpx'] / r['wall_s'], peak_rss_mb=r['peak_rss_mb'], x_gdal=r['wall_s'] / g['wall_s'],
                      rss_x_gdal=r['peak_rss_mb'] / g['peak_rss_mb']))
     if startup:  # what a user waits for before anything happens (fresh interpreters, median of `repeats`)
         for lab, code in STARTUP.items():

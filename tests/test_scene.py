@@ -410,3 +410,12 @@ def test_partial_is_checked_by_checksum(rgb, tmp_path):
     with pytest.warns(UserWarning, match='is corrupt'): s = run_scene(src, tmp_path/'o.tif', Interp(2), **FAST)
     assert s['windows_resumed'] == 4
     assert np.array_equal(read(tmp_path/'o.tif')[0], read(tmp_path/'ref.tif')[0])
+
+def test_benchmark_rss_is_the_childs_own(tmp_path):
+    "Peak RSS of a benchmark child is its own (VmHWM), not the parent's peak that ru_maxrss carries across fork + exec (the GDAL reference read 1177 MB, its own 190 MB)."
+    from rsworkbench.scene import gdal_benchmark
+    ballast = bytearray(1500 * 2**20)    # the parent holds 1.5 GB
+    ballast[::4096] = b'\1' * len(ballast[::4096])
+    g = gdal_benchmark(64, 2, workdir=tmp_path)
+    assert 0 < g['peak_rss_mb'] < 1000 and g['wall_s'] > 0 and g['name'] == 'gdal-cubic x2 (reference)'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['synthetic_64x64.tif']   # the reference output is removed
