@@ -169,7 +169,7 @@ def run_bench(device='auto', # where to measure
               scene:bool=True, # add the scene rows (4x)
               scene_rows:list|None=None, # [(method, side, options), ...]; None: SCENE_ROWS of the device type
               gdal_rows:list|None=None, # [(side, scale), ...] of bicubic scene vs GDAL cubic (None: GDAL_ROWS; [] for none); only with `scene`
-              startup:bool=True, # start-up rows: `rsw --help`, `rsw methods`, `import rsworkbench.widgets` in fresh processes
+              startup:bool|None=None, # start-up rows: `rsw --help`, `rsw methods`, `import rsworkbench.widgets` in fresh processes (None: on the CPU only)
               texadiff_skip:bool=True, # add TexADiff's TA-sampling tile-skipping rows (tiny configs)
               onnx:bool=True, # on the CPU: onnxruntime vs eager torch for each exportable method measured (`deploy`)
               out:str|Path|None=None, # folder for bench.csv / bench.md
@@ -235,9 +235,10 @@ def run_bench(device='auto', # where to measure
             add(dict(name=f'rsw scene bicubic x{sc}', kind='scene-ref', device=str(dev), mode='eager', size=g['size'], latency_ms=r['wall_s'] * 1e3,
                      mp_per_s=r['output_mpx'] / r['wall_s'], peak_rss_mb=r['peak_rss_mb'], x_gdal=r['wall_s'] / g['wall_s'],
                      rss_x_gdal=r['peak_rss_mb'] / g['peak_rss_mb']))
-    if startup:  # what a user waits for before anything happens (fresh interpreters, median of `repeats`)
+    if startup or (startup is None and dev.type == 'cpu'):  # what a user waits for before anything happens (fresh interpreters, median of `repeats`)
         for lab, code in STARTUP.items():
-            add(dict(name=lab, kind='startup', device='cpu', mode='fresh process', latency_ms=startup_seconds(code, repeats) * 1e3))
+            try: add(dict(name=lab, kind='startup', device='cpu', mode='fresh process', latency_ms=startup_seconds(code, repeats) * 1e3))
+            except RSWError as e: add(dict(name=lab, kind='startup', device='cpu', note=f'not run: {str(e).splitlines()[0]}'))
     df = pd.DataFrame(rows)
     base = df.loc[(df.name == 'bicubic') & (df['mode'] == 'eager'), 'latency_ms']
     m = df.kind == 'method'
