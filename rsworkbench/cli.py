@@ -233,6 +233,11 @@ def _cmd_train(a):
     d = run_template(tpl, parse_params(a.param), a.exp or tpl.stem.split('_', 1)[-1], out_root=a.out_root, skip_finished=not a.force)
     print(f"run folder: {d}")
 
+def _cmd_export_html(a):
+    from rsworkbench.export import export_html
+    out = export_html(a.notebook, a.out, execute=not a.no_execute, timeout=a.timeout)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB; widgets render offline, no kernel needed)")
+
 def _cmd_export(a):
     from rsworkbench.deploy import export_onnx
     import warnings
@@ -290,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser('export', help='export a CNN method or the SlimDiffSR student to ONNX (dynamic size), verified with onnxruntime')
     x.add_argument('method', help='residual-cnn, rrdbnet, realesrgan or slim-student'); x.add_argument('output', help='the .onnx file')
     x.add_argument('--scale', type=int, default=4); x.add_argument('--checkpoint', default=None); x.set_defaults(fn=_cmd_export)
+    h = sub.add_parser('export-html', help='a notebook as one self-contained HTML file whose widgets render offline')
+    h.add_argument('notebook'); h.add_argument('out', nargs='?', default=None, help='default: the notebook name with .html')
+    h.add_argument('--no-execute', action='store_true', help='export the saved outputs and widget state instead of running it first')
+    h.add_argument('--timeout', type=int, default=600, help='seconds per cell when running'); h.set_defaults(fn=_cmd_export_html)
     b = sub.add_parser('bench', help='benchmark methods and building blocks on one device')
     b.add_argument('--device', default='auto'); b.add_argument('--methods', default=None); b.add_argument('--blocks', default='auto')
     b.add_argument('--compile', action='store_true'); b.add_argument('--repeats', type=int, default=3); b.add_argument('--out', default=None)

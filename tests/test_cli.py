@@ -309,3 +309,17 @@ def test_no_module_imports_bench_back():
             if isinstance(n, ast.ImportFrom) and (n.module or '').endswith('bench') or isinstance(n, ast.Import) and any(a.name.endswith('.bench') for a in n.names):
                 users.append(str(p.relative_to(root)))
     assert users == []
+
+
+def test_export_html_subcommand(tmp_path):
+    "rsw export-html: a notebook with a widget becomes one HTML file with the widget state and no CDN script."
+    import nbformat
+    from rsworkbench.cli import main
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import ipywidgets as w\nw.IntSlider(value=3)")])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'python3', 'language': 'python'}
+    nbformat.write(nb, tmp_path/'t.ipynb')
+    assert main(['export-html', str(tmp_path/'t.ipynb'), str(tmp_path/'t.html'), '--timeout', '300']) == 0
+    html = (tmp_path/'t.html').read_text(encoding='utf-8')
+    assert 'application/vnd.jupyter.widget-view+json' in html and 'IntSlider' in html
+    from rsworkbench.export import external_resources
+    assert external_resources(html) == []
