@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_experiments.ipynb #9c9341cf
 from __future__ import annotations
-import ast, copy, hashlib, itertools, json, math, re, sys, warnings
+import ast, copy, hashlib, io, itertools, json, math, re, sys, tokenize, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -20,8 +20,8 @@ from .core import RSWError, outputs_dir, atomic_write_text
 # %% auto #0
 __all__ = ['IMPLICIT_RANGES', 'to_jsonable', 'flatten', 'expand_grid', 'params_id', 'run_dir_for', 'save_metrics', 'load_metrics',
            'is_finished', 'parameters_cells', 'literal_assignments', 'template_params', 'abs_path_params',
-           'param_ranges', 'check_param_values', 'run_template', 'run_grid', 'collect_frame', 'collect',
-           'ablation_table', 'evaluate_methods', 'paired_gains']
+           'param_ranges', 'debug_values', 'check_param_values', 'resolve_params', 'run_template', 'run_grid',
+           'collect_frame', 'collect', 'ablation_table', 'evaluate_methods', 'paired_gains']
 
 # %% ../nbs/50_experiments.ipynb #119e2f15
 def to_jsonable(o):
@@ -79,13 +79,14 @@ def params_id(params:dict, # the run's parameters (JSON-able)
     return f"{name}-{h}" if name else h
 
 def run_dir_for(exp:str, # experiment name (folder under the outputs root)
-                params:dict, # the run's parameters
-                out_root:str|Path|None=None # default `outputs_dir()`
+                params:dict, # the run's full parameters (`resolve_params`)
+                out_root:str|Path|None=None, # default `outputs_dir()`
+                debug:bool=False # a debug run: its experiment folder is `debug_<exp>`, apart from the real runs
                ) -> Path:
-    "The run folder `<out_root>/<exp>/<params_id(params)>`."
+    "The run folder `<out_root>/<exp>/<params_id(params)>` (`debug_<exp>` for a debug run)."
     if not exp or not re.fullmatch(r'[A-Za-z0-9._-]+', exp) or exp in ('.', '..'):
         raise RSWError(f"experiment name {exp!r} must be a plain folder name (letters, digits, '.', '_', '-')")
-    return Path(out_root or outputs_dir())/exp/params_id(params)
+    return Path(out_root or outputs_dir())/(f'debug_{exp}' if debug else exp)/params_id(params)
 
 # %% ../nbs/50_experiments.ipynb #e2b50f2a
 def save_metrics(run_dir:str|Path, # the run folder (a template's `run_dir` parameter)
@@ -160,6 +161,28 @@ def param_ranges(src:str) -> dict:
         if m and name: out[name.group(1)] = tuple(float(v) if v else None for v in m.groups())
     return out
 
+def _comments(src:str) -> dict:
+    "Line number → the comment on that line (by `tokenize`: a '#' inside a string is no comment)."
+    toks = tokenize.generate_tokens(io.StringIO(src).readline)
+    return {t.start[0]: t.string[1:].strip() for t in toks if t.type == tokenize.COMMENT}
+
+_DEBUG_RE = re.compile(r'(?:^|[\s;,(])debug:\s*(.+?)\s*$')
+
+def debug_values(template:str|Path # papermill template
+                ) -> dict:
+    "Name → value of the template's debug preset: `# ...; debug: VALUE` (a literal, last in the comment) per parameter."
+    template_params(template)  # one parameters cell of literals
+    src = parameters_cells(nbformat.read(Path(template), as_version=4))[0].source
+    com, out = _comments(src), {}
+    for st in ast.parse(src).body:
+        name = (st.targets[0] if isinstance(st, ast.Assign) else st.target).id
+        for m in filter(None, (_DEBUG_RE.search(com.get(n, '')) for n in range(st.lineno, st.end_lineno + 1))):
+            try: out[name] = ast.literal_eval(m.group(1))
+            except (ValueError, SyntaxError):
+                raise RSWError(f"{Path(template).name}: the debug value of {name}, {m.group(1)!r}, is not a literal") from None
+    if 'run_dir' in out: raise RSWError(f"{Path(template).name}: run_dir takes no debug value (run_template sets it)")
+    return out
+
 def _type_problem(v, default) -> str|None:
     "Why `v` does not fit a parameter whose default is `default` (None: it fits)."
     if default is None or v is None: return None
@@ -196,6 +219,22 @@ def _check_params(template:Path, params:dict) -> dict:
     check_param_values(template, params)
     return params
 
+def _resolve(template:Path, params:dict, debug:bool) -> tuple:
+    "(full set, checked overrides, debug values applied)."
+    over = _check_params(template, params)
+    dbg = debug_values(template) if debug else {}
+    if debug and not dbg: raise RSWError(f"{template.name} has no debug preset: add `debug: VALUE` to its parameters' comments")
+    check_param_values(template, dbg)
+    full = {k: v for k, v in to_jsonable({**template_params(template), **dbg, **over}).items() if k != 'run_dir'}
+    return full, over, dbg
+
+def resolve_params(template:str|Path, # papermill template
+                   params:dict, # the caller's overrides
+                   debug:bool=False # apply the template's debug values (the overrides still win)
+                  ) -> dict:
+    "A run's full parameter set: the template's defaults, then its debug values (`debug`), then `params` (checked)."
+    return _resolve(Path(template), params, debug)[0]
+
 def _check_kernel(kernel_name:str):
     "Fail clearly when the Jupyter kernel is not registered; warn when it runs another interpreter."
     try: spec = KernelSpecManager().get_kernel_spec(kernel_name)
@@ -215,20 +254,25 @@ def run_template(template:str|Path, # papermill template (.ipynb with a `paramet
                  kernel_name:str='python3', # Jupyter kernel running the template
                  progress:bool=True, # papermill's per-cell progress bar
                  timeout:float|None=None, # seconds per cell (None: no limit)
-                 skip_finished:bool=True # return at once when `metrics.json` already exists
+                 skip_finished:bool=True, # return at once when `metrics.json` already exists
+                 debug:bool=False # the template's debug preset, in `<out_root>/debug_<exp>/`
                 ) -> Path:
-    "Run `template` with `params` (plus `run_dir`) into its run folder; return the folder."
+    "Run `template` with `params` (plus `run_dir`) into the folder named by its full parameter set; return the folder."
     template = Path(template)
-    params = _check_params(template, params)
-    rd = run_dir_for(exp, params, out_root)
+    full, over, dbg = _resolve(template, params, debug)
+    rd = run_dir_for(exp, full, out_root, debug)
     if skip_finished and is_finished(rd): return rd
     _check_kernel(kernel_name)
+    inject = {**dbg, **over, 'run_dir': str(rd)}
+    if debug and full.get('out_root') == '' and 'out_root' not in over: inject['out_root'] = str(rd.parent/'subruns')
     rd.mkdir(parents=True, exist_ok=True)
     (rd/'metrics.json').unlink(missing_ok=True)
-    atomic_write_text(rd/'params.json', json.dumps(params, indent=2, sort_keys=True))
+    atomic_write_text(rd/'params.json', json.dumps(full, indent=2, sort_keys=True))
+    run = dict(template=str(template.resolve()), overrides=over, debug=debug, debug_values=dbg, injected=inject)
+    atomic_write_text(rd/'run.json', json.dumps(run, indent=2, sort_keys=True))
     nb = rd/'executed.ipynb'
     try:
-        pm.execute_notebook(str(template), str(nb), parameters={**params, 'run_dir': str(rd)}, kernel_name=kernel_name,
+        pm.execute_notebook(str(template), str(nb), parameters=inject, kernel_name=kernel_name,
                             progress_bar=progress, execution_timeout=timeout, cwd=str(rd))
     except Exception as e:
         (rd/'metrics.json').unlink(missing_ok=True)
@@ -250,14 +294,15 @@ def run_grid(template:str|Path, # papermill template
              progress:bool=True, # one progress bar over the runs
              timeout:float|None=None, # seconds per cell
              skip_finished:bool=True, # skip runs whose `metrics.json` exists
-             stop_on_error:bool=False # stop at the first failed run (else run the rest, then raise)
+             stop_on_error:bool=False, # stop at the first failed run (else run the rest, then raise)
+             debug:bool=False # every run with the template's debug preset (`run_template`)
             ) -> list[Path]:
     "Run `template` over `expand_grid(base, grid)`; return the run folders."
     runs = expand_grid(base, grid)
     for p in runs: _check_params(Path(template), p)
     dirs, failed = [], []
     for p in tqdm(runs, desc=exp, disable=not progress):
-        try: dirs.append(run_template(template, p, exp, out_root, kernel_name, False, timeout, skip_finished))
+        try: dirs.append(run_template(template, p, exp, out_root, kernel_name, False, timeout, skip_finished, debug))
         except RSWError as e:
             if stop_on_error: raise
             failed.append(str(e))

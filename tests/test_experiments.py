@@ -4,7 +4,7 @@ from pathlib import Path
 import nbformat, pytest, xarray as xr
 from rsworkbench.core import RSWError
 from rsworkbench.experiments import (run_template, run_grid, expand_grid, run_dir_for, load_metrics, collect,
-                                     collect_frame, ablation_table)
+                                     collect_frame, ablation_table, resolve_params)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT/'nbs'/'experiments'/'00_tiny_template.ipynb'
@@ -22,9 +22,9 @@ def _nb(tmp_path, *cells, name='t.ipynb'):
 def test_run_template_injects_writes_and_skips(tmp_path):
     params = {'scale': 2, 'size': 16, 'seed': 3}
     rd = run_template(TINY, params, 'tiny', out_root=tmp_path, progress=False)
-    assert rd == run_dir_for('tiny', params, tmp_path) and rd.parent == tmp_path/'tiny'
+    assert rd == run_dir_for('tiny', resolve_params(TINY, params), tmp_path) and rd.parent == tmp_path/'tiny'
     for f in ['params.json', 'executed.ipynb', 'metrics.json']: assert (rd/f).exists(), f
-    assert json.loads((rd/'params.json').read_text()) == params
+    assert json.loads((rd/'params.json').read_text()) == params   # the full set (here every parameter was given)
     m = load_metrics(rd)
     assert m['params'] == params            # the template saw the injected values, not its defaults (4, 32, 0)
     assert m['lr_side'] == 8 and 20 < m['psnr_y'] < 80
@@ -69,7 +69,7 @@ def test_failing_template_raises_and_leaves_no_metrics(tmp_path):
               ("from rsworkbench.experiments import save_metrics\nsave_metrics(run_dir, {'x': x})", None),
               ("if x == 7: raise RuntimeError(f'boom {x}')", None), name='bad.ipynb')
     with pytest.raises(RSWError) as e: run_template(bad, {'x': 7}, 'bad', out_root=tmp_path, progress=False)
-    rd = run_dir_for('bad', {'x': 7}, tmp_path)
+    rd = run_dir_for('bad', resolve_params(bad, {'x': 7}), tmp_path)
     msg = str(e.value)
     assert 'RuntimeError' in msg and 'boom 7' in msg and str(rd/'executed.ipynb') in msg
     assert (rd/'executed.ipynb').exists() and (rd/'params.json').exists() and not (rd/'metrics.json').exists()
