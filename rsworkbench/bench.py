@@ -56,7 +56,8 @@ def degradation_throughput(device='cpu', # 'cpu', 'cuda', 'auto', ...
         n_threads = torch.get_num_threads()
     finally: torch.set_num_threads(old)
     med = statistics.median(ts)
-    return dict(name='degradation', preset=preset, device=str(dev), batch=batch, size=size, scale=scale, repeats=repeats,
+    return dict(name='degradation', preset=preset, device=str(dev), batch=batch, size=size, scale=scale,
+                repeats=repeats,
                 seconds_median=med, patches_per_s=batch / med, hr_megapixels_per_s=batch * size * size / med / 1e6,
                 threads=n_threads)
 
@@ -74,12 +75,15 @@ def method_latency(name:str, # a registered method (`rsw methods`)
     dev = get_device(device)
     m = get_method(name, scale=scale, device=dev, **options)
     if out_size % scale: raise RSWError(f"out_size {out_size} is not a multiple of scale {scale}")
-    x = (torch.rand(batch, 3, out_size // scale, out_size // scale, generator=torch.Generator().manual_seed(0)) * 2 - 1).to(dev)
+    x = (torch.rand(batch, 3, out_size // scale, out_size // scale, generator=torch.Generator().manual_seed(0)) * 2
+         - 1).to(dev)
     fn = torch.compile(m.upscale) if compile else m.upscale
     with torch.inference_mode(): ts = time_fn(lambda i: fn(x), dev, repeats, warmup)
     med = statistics.median(ts)
-    return dict(name=name, kind='method', device=str(dev), mode='compiled' if compile else 'eager', scale=scale, batch=batch,
-                size=f'{out_size // scale}->{out_size}', latency_ms=med * 1e3, mp_per_s=batch * out_size ** 2 / med / 1e6)
+    return dict(name=name, kind='method', device=str(dev), mode='compiled' if compile else 'eager', scale=scale,
+                batch=batch,
+                size=f'{out_size // scale}->{out_size}', latency_ms=med * 1e3,
+                mp_per_s=batch * out_size ** 2 / med / 1e6)
 
 # %% ../nbs/60_bench.ipynb #9599d7f7
 BLOCKS = ('slim-student', 'rrdbnet-x4', 'sd21-unet-step', 'sdxl-unet-step', 'sd-vae-decode', 'taesd-decode')
@@ -95,22 +99,28 @@ def _block(name, size, dev, dtype):
     if name == 'slim-student':  # SlimDiffSR's student at SD 2.1 size (fused TAESD + pruned UNet), one 512 px output
         from rsworkbench.slim.taesd import SlimDiffSRNet
         kw = dict(qgam_queries=8, qgam_dim=16) if tiny else {}
-        net = SlimDiffSRNet(unet_config=bb.unet_config('tiny' if tiny else 'sd21-base'), taesd_config=bb.taesd_config('tiny' if tiny else 'taesd'), **kw)
+        net = SlimDiffSRNet(unet_config=bb.unet_config('tiny' if tiny else 'sd21-base'),
+                            taesd_config=bb.taesd_config('tiny' if tiny else 'taesd'), **kw)
         net = net.to(dev, dtype).eval(); x = rnd(1, 3, 64 if tiny else 512, 64 if tiny else 512)
         return lambda: net(x), f'px {x.shape[-1]} out'
     if name == 'rrdbnet-x4':
-        net = RRDBNet(num_block=2 if tiny else 23).to(dev, dtype).eval(); x = rnd(1, 3, 16 if tiny else 128, 16 if tiny else 128)
+        net = RRDBNet(num_block=2 if tiny else 23).to(dev, dtype).eval()
+        x = rnd(1, 3, 16 if tiny else 128, 16 if tiny else 128)
         return lambda: net(x), 'px 128->512'
     if name in ('sd21-unet-step', 'sdxl-unet-step'):
-        cfg = 'tiny' if tiny and name.startswith('sd21') else 'tiny-sdxl' if tiny else 'sd21-base' if name.startswith('sd21') else 'sdxl'
+        cfg = ('tiny' if tiny and name.startswith('sd21') else 'tiny-sdxl' if tiny else 'sd21-base'
+               if name.startswith('sd21') else 'sdxl')
         unet = UNet2DConditionModel.from_config(bb.unet_config(cfg)).to(dev, dtype).eval()
-        kw = bb.unet_inputs(cfg, latent_size=None if tiny else (64 if cfg == 'sd21-base' else 128), device=dev, dtype=dtype)
+        kw = bb.unet_inputs(cfg, latent_size=None if tiny else (64 if cfg == 'sd21-base' else 128), device=dev,
+                            dtype=dtype)
         return lambda: unet(**kw), f"latent {kw['sample'].shape[-1]}"
     if name == 'sd-vae-decode':
-        vae = AutoencoderKL.from_config(bb.vae_config('tiny' if tiny else 'sd21-base')).to(dev, dtype).eval(); z = rnd(1, 4, 8 if tiny else 64, 8 if tiny else 64)
+        vae = AutoencoderKL.from_config(bb.vae_config('tiny' if tiny else 'sd21-base')).to(dev, dtype).eval()
+        z = rnd(1, 4, 8 if tiny else 64, 8 if tiny else 64)
         return lambda: vae.decode(z).sample, f'latent {z.shape[-1]}'
     if name == 'taesd-decode':
-        vae = AutoencoderTiny.from_config(bb.taesd_config('tiny' if tiny else 'taesd')).to(dev, dtype).eval(); z = rnd(1, 4, 8 if tiny else 64, 8 if tiny else 64)
+        vae = AutoencoderTiny.from_config(bb.taesd_config('tiny' if tiny else 'taesd')).to(dev, dtype).eval()
+        z = rnd(1, 4, 8 if tiny else 64, 8 if tiny else 64)
         return lambda: vae.decode(z).sample, f'latent {z.shape[-1]}'
     raise RSWError(f"unknown block {name!r}; choose from {BLOCKS}")
 
@@ -135,18 +145,25 @@ def block_latency(name:str, # one of `BLOCKS`
                     if isinstance(t, torch.Tensor) and t.ndim == 4: v[k] = t.to(memory_format=torch.channels_last)
     if compile: fn = torch.compile(fn, mode=compile if isinstance(compile, str) else None)
     with torch.inference_mode(): ts = time_fn(lambda i: fn(), dev, repeats, warmup)
-    mode = ('compiled' + (f' ({compile})' if isinstance(compile, str) else '') if compile else 'eager') + (', channels-last' if channels_last else '')
+    mode = (('compiled' + (f' ({compile})' if isinstance(compile, str) else '') if compile else 'eager')
+            + (', channels-last' if channels_last else ''))
     return dict(name=name, kind='block', device=str(dev), dtype=str(dtype).replace('torch.', ''), mode=mode,
                 size=shape if size == 'paper' else f'tiny ({shape})', latency_ms=statistics.median(ts) * 1e3)
 
 # %% ../nbs/60_bench.ipynb #dbcaf850
-SCENE_ROWS = {  # (method, scene side in input px, factory options) measured end to end (read → SR → COG) per device type
+# (method, scene side in input px, factory options) measured end to end (read → SR → COG) per device type
+SCENE_ROWS = {
     'cpu': [('bicubic', 2048, {}), ('residual-cnn', 512, {}), ('realesrgan', 128, {})],
-    'cuda': [('bicubic', 10980, {}), ('realesrgan', 2048, {}), ('slim-student', 10980, {'size': 'sd21-base', 'dtype': 'bf16'})]}
-GDAL_ROWS = [(2000, 2), (8000, 2)] # (side, scale): `rsw scene --method bicubic` against GDAL cubic to a COG (`scene.gdal_benchmark`), same scene, same run
-STARTUP = {'rsw --help': "import sys; sys.argv = ['rsw', '--help']\nfrom rsworkbench.cli import main\ntry: main()\nexcept SystemExit: pass",
-           'rsw methods': "import contextlib, io\nfrom rsworkbench.cli import main\nwith contextlib.redirect_stdout(io.StringIO()): main(['methods'])",
-           'import rsworkbench.widgets': "import rsworkbench.widgets"}
+    'cuda': [('bicubic', 10980, {}), ('realesrgan', 2048, {}),
+             ('slim-student', 10980, {'size': 'sd21-base', 'dtype': 'bf16'})]}
+# (side, scale): `rsw scene --method bicubic` against GDAL cubic to a COG (`scene.gdal_benchmark`), same scene, same run
+GDAL_ROWS = [(2000, 2), (8000, 2)]
+STARTUP = {
+    'rsw --help': "import sys; sys.argv = ['rsw', '--help']\nfrom rsworkbench.cli import main\ntry: main()\nexcept "
+                  "SystemExit: pass",
+    'rsw methods': "import contextlib, io\nfrom rsworkbench.cli import main\nwith "
+                   "contextlib.redirect_stdout(io.StringIO()): main(['methods'])",
+    'import rsworkbench.widgets': "import rsworkbench.widgets"}
 
 def startup_seconds(code:str, # Python run in a fresh interpreter
                     repeats:int=3) -> float:
@@ -183,77 +200,98 @@ def run_bench(device='auto', # where to measure
         if n not in specs: raise RSWError(f"unknown method {n!r}; available: {', '.join(specs)}")
     blks = (BLOCKS if dev.type == 'cuda' else CPU_BLOCKS) if blocks == 'auto' else tuple(blocks)
     rows, say = [], (print if progress else (lambda *a: None))
-    def add(r): rows.append(r); say('  '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in r.items()))
+    def add(r):
+        rows.append(r); say('  '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in r.items()))
     d = degradation_throughput(dev, batch=16, size=256, preset='realesrgan', repeats=repeats)
-    add(dict(name='degradation realesrgan', kind='data', device=str(dev), mode='eager', size='16 x 256 px', latency_ms=d['seconds_median'] * 1e3,
-             patches_per_s=d['patches_per_s']))
+    add(dict(name='degradation realesrgan', kind='data', device=str(dev), mode='eager', size='16 x 256 px',
+             latency_ms=d['seconds_median'] * 1e3, patches_per_s=d['patches_per_s']))
     modes = (False, True) if compile else (False,)
     for n in names:
         sc = 4 if 4 in specs[n].scales else specs[n].scales[0]
         for c in modes:
             try: r1 = method_latency(n, sc, out_size, 1, dev, repeats, compile=c)
-            except RSWError as e:  # e.g. Real-ESRGAN without its weights package: a row saying why, and the other rows still run
-                add(dict(name=n, kind='method', device=str(dev), mode='compiled' if c else 'eager', note=f'not run: {e}')); break
-            add(r1); r = method_latency(n, sc, out_size, batch, dev, repeats, compile=c); r['name'] = f'{n} (batch {batch})'; add(r)
+            # e.g. Real-ESRGAN without its weights package: a row saying why, and the other rows still run
+            except RSWError as e:
+                add(dict(name=n, kind='method', device=str(dev), mode='compiled' if c else 'eager',
+                         note=f'not run: {e}')); break
+            add(r1); r = method_latency(n, sc, out_size, batch, dev, repeats, compile=c)
+            r['name'] = f'{n} (batch {batch})'; add(r)
     for b in blks:
         for c in modes: add(block_latency(b, dev, repeats=repeats, compile=c))
         if b == 'slim-student' and dev.type == 'cuda':  # the fast path: bf16, channels-last, CUDA graphs
             add(block_latency(b, dev, 'bf16', repeats=repeats, channels_last=True))
             if compile: add(block_latency(b, dev, repeats=repeats, compile='reduce-overhead', channels_last=True))
-    if texadiff_skip and 'texadiff' in specs:  # TA-sampling tile skipping: per-tile latency with and without (tiny configs)
+    # TA-sampling tile skipping: per-tile latency with and without (tiny configs)
+    if texadiff_skip and 'texadiff' in specs:
         from rsworkbench.texadiff.pipeline import tile_skip_latency
         t = tile_skip_latency(device=dev, repeats=repeats)
         for k in ('plain', 'ta'):
-            add(dict(name=f"texadiff tiny, {'TA-sampling tile skip' if k == 'ta' else 'no skipping'}", kind='method-extra', device=str(dev), mode='eager',
-                     size=f"{t['tiles']} tiles ({t['sparse']} sparse), {t['steps']} steps", latency_ms=t[f'ms_per_tile_{k}'],
+            add(dict(name=f"texadiff tiny, {'TA-sampling tile skip' if k == 'ta' else 'no skipping'}",
+                     kind='method-extra', device=str(dev), mode='eager',
+                     size=f"{t['tiles']} tiles ({t['sparse']} sparse), {t['steps']} steps",
+                     latency_ms=t[f'ms_per_tile_{k}'],
                      unet_evals=t['unet_evals_ta' if k == 'ta' else 'unet_evals_plain']))
-    if onnx and dev.type == 'cpu':  # the deployment path: the exported graph in onnxruntime against the same graph in eager torch
+    # the deployment path: the exported graph in onnxruntime against the same graph in eager torch
+    if onnx and dev.type == 'cpu':
         from rsworkbench.deploy import EXPORTABLE, onnx_speed
         import warnings
         for n in [n for n in names if n in EXPORTABLE]:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter('ignore'); o = onnx_speed(n, out_size // 4, repeats)
-            except RSWError as e: add(dict(name=f'{n} onnxruntime', kind='deploy', device=str(dev), note=f'not run: {e}')); continue
+            except RSWError as e:
+                add(dict(name=f'{n} onnxruntime', kind='deploy', device=str(dev), note=f'not run: {e}')); continue
             for k, lab in (('torch_s', 'eager torch graph'), ('onnxruntime_s', 'onnxruntime')):
-                add(dict(name=f'{n} {lab}', kind='deploy', device=str(dev), mode='eager' if k == 'torch_s' else 'onnxruntime',
+                add(dict(name=f'{n} {lab}', kind='deploy', device=str(dev),
+                         mode='eager' if k == 'torch_s' else 'onnxruntime',
                          size=f'{out_size // 4} -> {out_size} px', latency_ms=o[k] * 1e3, x_eager=o[k] / o['torch_s']))
     if scene:  # read -> SR -> COG end to end, each in a fresh process
         from rsworkbench.scene import scene_row
-        for n, side, opts in (SCENE_ROWS['cuda' if dev.type == 'cuda' else 'cpu'] if scene_rows is None else scene_rows):
+        for n, side, opts in (SCENE_ROWS['cuda' if dev.type == 'cuda' else 'cpu'] if scene_rows is None
+                              else scene_rows):
             r = scene_row(n, 4, size=side, device=str(dev), options=opts)
-            add(dict(name=r['name'], kind='scene', device=str(dev), mode='eager', size=r.get('size', ''), latency_ms=r['seconds'] * 1e3,
+            add(dict(name=r['name'], kind='scene', device=str(dev), mode='eager', size=r.get('size', ''),
+                     latency_ms=r['seconds'] * 1e3,
                      mp_per_s=r['output_mpx_per_s'], input_mp_per_s=r['input_mpx_per_s'], peak_rss_mb=r['peak_rss_mb'],
                      peak_device_mb=r['peak_device_mb']))
         from rsworkbench.scene import gdal_benchmark
-        for side, sc in (GDAL_ROWS if gdal_rows is None else gdal_rows):  # the same scene, the same run: read the ratios, not the seconds
+        # the same scene, the same run: read the ratios, not the seconds
+        for side, sc in (GDAL_ROWS if gdal_rows is None else gdal_rows):
             g = gdal_benchmark(side, sc)
             r = scene_row('bicubic', sc, size=side, device=str(dev))
             # wall time of each fresh process, start-up and imports included: what a user waits for either way
-            add(dict(name=g['name'], kind='scene-ref', device='cpu', mode='gdal', size=g['size'], latency_ms=g['wall_s'] * 1e3,
+            add(dict(name=g['name'], kind='scene-ref', device='cpu', mode='gdal', size=g['size'],
+                     latency_ms=g['wall_s'] * 1e3,
                      mp_per_s=g['output_mpx'] / g['wall_s'], peak_rss_mb=g['peak_rss_mb']))
-            add(dict(name=f'rsw scene bicubic x{sc}', kind='scene-ref', device=str(dev), mode='eager', size=g['size'], latency_ms=r['wall_s'] * 1e3,
-                     mp_per_s=r['output_mpx'] / r['wall_s'], peak_rss_mb=r['peak_rss_mb'], x_gdal=r['wall_s'] / g['wall_s'],
-                     rss_x_gdal=r['peak_rss_mb'] / g['peak_rss_mb']))
-    if startup or (startup is None and dev.type == 'cpu'):  # what a user waits for before anything happens (fresh interpreters, median of `repeats`)
+            add(dict(name=f'rsw scene bicubic x{sc}', kind='scene-ref', device=str(dev), mode='eager', size=g['size'],
+                     latency_ms=r['wall_s'] * 1e3,
+                     mp_per_s=r['output_mpx'] / r['wall_s'], peak_rss_mb=r['peak_rss_mb'],
+                     x_gdal=r['wall_s'] / g['wall_s'], rss_x_gdal=r['peak_rss_mb'] / g['peak_rss_mb']))
+    # what a user waits for before anything happens (fresh interpreters, median of `repeats`)
+    if startup or (startup is None and dev.type == 'cpu'):
         for lab, code in STARTUP.items():
-            try: add(dict(name=lab, kind='startup', device='cpu', mode='fresh process', latency_ms=startup_seconds(code, repeats) * 1e3))
-            except RSWError as e: add(dict(name=lab, kind='startup', device='cpu', note=f'not run: {str(e).splitlines()[0]}'))
+            try:
+                add(dict(name=lab, kind='startup', device='cpu', mode='fresh process',
+                         latency_ms=startup_seconds(code, repeats) * 1e3))
+            except RSWError as e:
+                add(dict(name=lab, kind='startup', device='cpu', note=f'not run: {str(e).splitlines()[0]}'))
     df = pd.DataFrame(rows)
     base = df.loc[(df.name == 'bicubic') & (df['mode'] == 'eager'), 'latency_ms']
     m = df.kind == 'method'
     if len(base): df.loc[m, 'x_bicubic'] = df.loc[m, 'latency_ms'] / float(base.iloc[0])
     b = df.kind == 'block'
     if b.any(): df.loc[b, 'x_fastest'] = df.loc[b, 'latency_ms'] / df.loc[b, 'latency_ms'].min()
-    df.attrs.update(device=str(dev), gpu=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor() or platform.machine(),
-                    torch=torch.__version__, threads=torch.get_num_threads())
+    df.attrs.update(device=str(dev),
+                    gpu=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor()
+                    or platform.machine(), torch=torch.__version__, threads=torch.get_num_threads())
     if out is not None:
         out = Path(out); out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out/'bench.csv', df.to_csv(index=False))
         atomic_write_text(out/'bench.md', bench_markdown(df))
     return df
 
-BENCH_COLUMNS = ('name', 'kind', 'dtype', 'mode', 'size', 'latency_ms', 'mp_per_s', 'input_mp_per_s', 'patches_per_s', 'unet_evals',
+BENCH_COLUMNS = ('name', 'kind', 'dtype', 'mode', 'size', 'latency_ms', 'mp_per_s', 'input_mp_per_s', 'patches_per_s',
+                 'unet_evals',
                  'peak_rss_mb', 'peak_device_mb', 'x_bicubic', 'x_fastest', 'x_eager', 'x_gdal', 'rss_x_gdal', 'note')
 
 def bench_markdown(df:pd.DataFrame) -> str:

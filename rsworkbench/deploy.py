@@ -34,7 +34,8 @@ class SRGraph(nn.Module):
                  color_fix:bool=True): # student: colour match to the bicubic input (the pipeline's default)
         super().__init__()
         if kind not in ('direct', 'student'): raise RSWError(f"kind must be 'direct' or 'student', got {kind!r}")
-        self.net, self.scale, self.kind, self.factor, self.color_fix = net.eval(), int(scale), kind, int(factor), color_fix
+        self.net, self.scale, self.kind, self.factor, self.color_fix = (
+            net.eval(), int(scale), kind, int(factor), color_fix)
 
     def forward(self, x):
         if self.kind == 'direct': return self.net(x).clamp(0, 1)
@@ -59,7 +60,8 @@ def sr_graph(upscaler # an `Upscaler` from the registry (`get_method`) of an exp
 # %% ../nbs/99_deploy.ipynb #cf8aecad
 def _ort_session(path):
     try: import onnxruntime as ort
-    except ImportError as e: raise RSWError("onnxruntime is not installed: pip install onnxruntime (settings.ini lists it)") from e
+    except ImportError as e:
+        raise RSWError("onnxruntime is not installed: pip install onnxruntime (settings.ini lists it)") from e
     so = ort.SessionOptions(); so.log_severity_level = 3
     return ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
 
@@ -86,23 +88,28 @@ def export_onnx(method:str, # an exportable registered method (`EXPORTABLE`)
                 **options # further options of the method's factory
                ) -> dict:
     "Export `method`'s whole upscale path to ONNX (dynamic batch/size), verify it with onnxruntime; returns a report."
-    if method not in EXPORTABLE: raise RSWError(f"method {method!r} is not exportable; ONNX export covers {', '.join(EXPORTABLE)}")
+    if method not in EXPORTABLE:
+        raise RSWError(f"method {method!r} is not exportable; ONNX export covers {', '.join(EXPORTABLE)}")
     out = Path(out)
     if out.suffix != '.onnx': raise RSWError(f"the output must be a .onnx file, got {out}")
-    up = upscaler if upscaler is not None else get_method(method, scale, 'cpu', **({'checkpoint': checkpoint} if checkpoint else {}), **options)
+    up = (upscaler if upscaler is not None
+          else get_method(method, scale, 'cpu', **({'checkpoint': checkpoint} if checkpoint else {}), **options))
     g = sr_graph(up)
     from torch.export import Dim
-    dyn = {'x': {0: Dim('batch', min=1, max=1024), 2: Dim('height', min=8, max=16384), 3: Dim('width', min=8, max=16384)}}
+    dyn = {
+        'x': {0: Dim('batch', min=1, max=1024), 2: Dim('height', min=8, max=16384), 3: Dim('width', min=8, max=16384)}}
     t0 = time.time()
     with atomic_path(out) as tmp:
-        prog = torch.onnx.export(g, (torch.rand(1, 3, 32, 32),), dynamo=True, dynamic_shapes=dyn, optimize=True, verbose=False)
+        prog = torch.onnx.export(g, (torch.rand(1, 3, 32, 32),), dynamo=True, dynamic_shapes=dyn, optimize=True,
+                                 verbose=False)
         meta = dict(method=method, scale=str(g.scale), input='LR (batch, 3, height, width) float32 in [0, 1]',
                     output=f'SR (batch, 3, {g.scale}*height, {g.scale}*width) float32 in [0, 1]',
                     checkpoint=str(checkpoint or 'shipped/default'), producer=f'rsworkbench {_v}')
         for k, v in meta.items(): prog.model.metadata_props[k] = v
         prog.save(str(tmp))
         err = verify_onnx(tmp, g)
-        if not err <= tol: raise RSWError(f"the exported {method} graph differs from torch by {err:.2e} (> tol {tol:g}); not written")
+        if not err <= tol:
+            raise RSWError(f"the exported {method} graph differs from torch by {err:.2e} (> tol {tol:g}); not written")
     return dict(method=method, scale=g.scale, path=str(out), max_abs_err=err, export_s=round(time.time() - t0, 1),
                 n_params=sum(p.numel() for p in g.parameters()), bytes=out.stat().st_size)
 
@@ -114,9 +121,12 @@ class OnnxUpscaler:
         if not path.is_file(): raise RSWError(f"ONNX model not found: {path}")
         try: self.session = _ort_session(path)
         except RSWError: raise
-        except Exception as e: raise RSWError(f"could not load {path} with onnxruntime: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+        except Exception as e:
+            raise RSWError(
+                f"could not load {path} with onnxruntime: {type(e).__name__}: {str(e).splitlines()[0]}") from e
         self.meta = self.session.get_modelmeta().custom_metadata_map
-        if 'scale' not in self.meta: raise RSWError(f"{path} has no 'scale' in its metadata: export it with rsworkbench.deploy.export_onnx")
+        if 'scale' not in self.meta:
+            raise RSWError(f"{path} has no 'scale' in its metadata: export it with rsworkbench.deploy.export_onnx")
         self.scale, self.path, self.input = int(self.meta['scale']), path, self.session.get_inputs()[0].name
 
     def upscale(self, x:torch.Tensor) -> torch.Tensor:
@@ -125,14 +135,16 @@ class OnnxUpscaler:
         return to_pm1(torch.from_numpy(y)).to(x.device, x.dtype)
 
     __call__ = upscale
-    def __repr__(self): return f"OnnxUpscaler(scale={self.scale}, method={self.meta.get('method')!r}, path={str(self.path)!r})"
+    def __repr__(self):
+        return f"OnnxUpscaler(scale={self.scale}, method={self.meta.get('method')!r}, path={str(self.path)!r})"
 
 def load_onnx(scale:int=4, # must equal the graph's scale
               device='cpu', # onnxruntime runs on the CPU here
               checkpoint:str|Path|None=None # the .onnx file
              ) -> OnnxUpscaler:
     "The `onnx` method: an exported graph (`checkpoint=FILE.onnx`)."
-    if checkpoint is None: raise RSWError("method 'onnx' needs checkpoint=FILE.onnx (written by `rsw export` / deploy.export_onnx)")
+    if checkpoint is None:
+        raise RSWError("method 'onnx' needs checkpoint=FILE.onnx (written by `rsw export` / deploy.export_onnx)")
     up = OnnxUpscaler(checkpoint)
     if up.scale != int(scale): raise RSWError(f"{checkpoint} is a x{up.scale} graph, asked for x{scale}")
     return up

@@ -15,12 +15,14 @@ __all__ = ['HTML_MANAGER', 'HTML_MANAGER_VERSION', 'STATE_MIME', 'VIEW_MIME', 'O
            'export_html', 'main', 'views_as_html', 'page_widget_tags']
 
 # %% ../nbs/98_export.ipynb #d68bd9d9
-HTML_MANAGER = PKG_DIR/'assets'/'html_manager'   # embed.js.gz, the woff2 fonts, LICENSE, embed.js.LICENSE.txt, README.md
+# embed.js.gz, the woff2 fonts, LICENSE, embed.js.LICENSE.txt, README.md
+HTML_MANAGER = PKG_DIR/'assets'/'html_manager'
 HTML_MANAGER_VERSION = '1.0.15'
 STATE_MIME = 'application/vnd.jupyter.widget-state+json'
 VIEW_MIME = 'application/vnd.jupyter.widget-view+json'
 _FONT_REF = re.compile(r'\b[A-Za-z_$][\w$]*\.p\+"([0-9a-f]{20})\.(woff2|woff|ttf|eot|svg)"')
-_PUBLIC_PATH = re.compile(r'if\(!([A-Za-z_$][\w$]*)\)throw new Error\("Automatic publicPath is not supported in this browser"\)')
+_PUBLIC_PATH = re.compile(
+    r'if\(!([A-Za-z_$][\w$]*)\)throw new Error\("Automatic publicPath is not supported in this browser"\)')
 
 @functools.lru_cache(maxsize=4)
 def widget_manager_js(assets:str|Path|None=None # folder with embed.js.gz and its woff2 fonts (default: the vendored one)
@@ -29,7 +31,8 @@ def widget_manager_js(assets:str|Path|None=None # folder with embed.js.gz and it
     d = Path(assets) if assets else HTML_MANAGER
     f = d/'embed.js.gz'
     if not f.is_file():
-        raise RSWError(f'the vendored widget manager {f} is missing: restore rsworkbench/assets/html_manager/ from the repository')
+        raise RSWError(
+            f'the vendored widget manager {f} is missing: restore rsworkbench/assets/html_manager/ from the repository')
     js = gzip.decompress(f.read_bytes()).decode('utf-8')
     fonts = {p.stem: base64.b64encode(p.read_bytes()).decode() for p in d.glob('*.woff2')}
     def font(m):
@@ -38,8 +41,10 @@ def widget_manager_js(assets:str|Path|None=None # folder with embed.js.gz and it
     js, n_fonts = _FONT_REF.subn(font, js)
     js, n_path = _PUBLIC_PATH.subn(lambda m: f'if(!{m.group(1)}){m.group(1)}="./"', js)
     if n_path != 1 or n_fonts == 0 or len(fonts) == 0:
-        raise RSWError(f'{f} is not the html-manager {HTML_MANAGER_VERSION} bundle this expects ({n_fonts} font references, '
-                       f'{n_path} public-path checks, {len(fonts)} fonts): restore rsworkbench/assets/html_manager/ from the repository')
+        raise RSWError(
+            f'{f} is not the html-manager {HTML_MANAGER_VERSION} bundle this expects ({n_fonts} font references, '
+            f'{n_path} public-path checks, {len(fonts)} fonts): restore rsworkbench/assets/html_manager/ from the '
+            'repository')
     return re.sub(r'</(script)', r'<\\/\1', js, flags=re.I)   # cannot close the inline <script> early
 
 # %% ../nbs/98_export.ipynb #d766fc0a
@@ -76,7 +81,8 @@ def execute_notebook(nb, # a notebook node (changed in place: outputs, widget st
     from nbclient.exceptions import CellExecutionError
     name = kernel_name or nb.get('metadata', {}).get('kernelspec', {}).get('name') or 'python3'
     client = NotebookClient(nb, timeout=timeout, kernel_name=name, store_widget_state=True,
-                            extra_arguments=['--IPKernelApp.log_level=ERROR'],   # no transport notices on the caller's terminal
+                            # no transport notices on the caller's terminal
+                            extra_arguments=['--IPKernelApp.log_level=ERROR'],
                             resources={'metadata': {'path': str(Path(cwd or '.').resolve())}})
     try:
         with _kernel_env(): client.execute()
@@ -92,7 +98,9 @@ OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
-_EXTERNAL = re.compile(r'<(script|link|img|iframe|source|video|audio|embed)\b[^>]*?\s(?:src|href)\s*=\s*["\']?((?:https?:)?//[^"\'\s>]+)', re.I)
+_EXTERNAL = re.compile(
+    r'<(script|link|img|iframe|source|video|audio|embed)\b[^>]*?\s(?:src|href)\s*=\s*["\']?((?:https?:)?//[^"\'\s>]+)',
+    re.I)
 
 def external_resources(html:str) -> list:
     "URLs of scripts, stylesheets, images and frames that `html` would load from the network."
@@ -107,9 +115,10 @@ def notebook_html(nb, # an executed notebook node
     from nbconvert import HTMLExporter
     miss = missing_views(nb)
     if miss:
-        raise RSWError(f'{len(miss)} widget output(s) have no saved widget state (model {miss[0]}): run the notebook for export '
-                       '(execute=True, the default of `python -m rsworkbench.export`), or save it from JupyterLab with '
-                       'Settings > Save Widget State Automatically on')
+        raise RSWError(
+            f'{len(miss)} widget output(s) have no saved widget state (model {miss[0]}): run the notebook for export '
+            '(execute=True, the default of `python -m rsworkbench.export`), or save it from JupyterLab with '
+            'Settings > Save Widget State Automatically on')
     ex = HTMLExporter(template_name='lab', extra_loaders=[DictLoader({'rsw_offline.html.j2': OFFLINE_TEMPLATE})],
                       template_file='rsw_offline.html.j2', embed_images=True)
     with warnings.catch_warnings():
@@ -142,9 +151,11 @@ def export_html(src:str|Path, # the notebook (.ipynb)
 def main(argv:list|None=None):
     "python -m rsworkbench.export NOTEBOOK [OUT.html] [--no-execute] [--timeout S]"
     p = argparse.ArgumentParser(prog='python -m rsworkbench.export',
-                                description='Write a notebook as one HTML file whose widgets render offline (no CDN, no kernel).')
+                                description='Write a notebook as one HTML file whose widgets render offline (no CDN, '
+                                            'no kernel).')
     p.add_argument('notebook'); p.add_argument('out', nargs='?', help='default: the notebook name with .html')
-    p.add_argument('--no-execute', action='store_true', help='export the saved outputs and widget state instead of running it first')
+    p.add_argument('--no-execute', action='store_true',
+                   help='export the saved outputs and widget state instead of running it first')
     p.add_argument('--timeout', type=int, default=600, help='seconds per cell when running (default 600)')
     a = p.parse_args(argv)
     try: out = export_html(a.notebook, a.out, execute=not a.no_execute, timeout=a.timeout)

@@ -35,7 +35,10 @@ def raster_preview(path, # georeferenced raster (GeoTIFF, COG, anything rasterio
                   ) -> dict:
     "A raster as a Web Mercator RGBA preview: PNG data URL, [[south, west], [north, east]] bounds, the stretch, and sizes."
     with _open_source(path) as src:
-        if src.crs is None: raise RSWError(f"{path} has no CRS, so it cannot be placed on a map; write it with georeferencing, or show it with rsworkbench.viz")
+        if src.crs is None:
+            raise RSWError(
+                f"{path} has no CRS, so it cannot be placed on a map; write it with georeferencing, or show it with "
+                "rsworkbench.viz")
         b = _select_bands(src, bands)
         with WarpedVRT(src, crs=WEB_MERCATOR, resampling=Resampling.nearest, add_alpha=src.nodata is None) as v:
             f = min(1.0, max_side / max(v.width, v.height))
@@ -50,17 +53,20 @@ def raster_preview(path, # georeferenced raster (GeoTIFF, COG, anything rasterio
     x = np.clip((a - lo[:, None, None]) / np.maximum(hi - lo, 1e-12)[:, None, None], 0, 1)
     x = np.nan_to_num(x.repeat(3, 0) if len(b) == 1 else x)
     rgba = np.concatenate([x * 255, ok[None] * 255.]).round().astype(np.uint8).transpose(1, 2, 0)
-    return dict(url=_png_url(rgba), bounds=[[s0, w0], [n0, e0]], lo=lo.tolist(), hi=hi.tolist(), shape=(h, w), native=native, decimated=f < 1, rgba=rgba)
+    return dict(url=_png_url(rgba), bounds=[[s0, w0], [n0, e0]], lo=lo.tolist(), hi=hi.tolist(), shape=(h, w),
+                native=native, decimated=f < 1, rgba=rgba)
 
 # %% ../nbs/89_maps.ipynb #9b7580f6
 class _Refs(HTMLParser):
-    ATTRS = {'script': 'src', 'link': 'href', 'img': 'src', 'iframe': 'src', 'source': 'src', 'video': 'src', 'audio': 'src', 'embed': 'src', 'object': 'data'}
+    ATTRS = {'script': 'src', 'link': 'href', 'img': 'src', 'iframe': 'src', 'source': 'src', 'video': 'src',
+             'audio': 'src', 'embed': 'src', 'object': 'data'}
     def __init__(self): super().__init__(); self.refs = []
     def handle_starttag(self, tag, attrs):
         v = dict(attrs).get(self.ATTRS.get(tag, ''))
         if v and re.match(r'\s*(https?:)?//', v): self.refs.append(v.strip())
 
-_CSS_JS_REFS = [r"url\(\s*['\"]?\s*((?:https?:)?//[^'\")\s]+)", r"@import\s+(?:url\()?\s*['\"]?((?:https?:)?//[^'\")\s;]+)",
+_CSS_JS_REFS = [r"url\(\s*['\"]?\s*((?:https?:)?//[^'\")\s]+)",
+                r"@import\s+(?:url\()?\s*['\"]?((?:https?:)?//[^'\")\s;]+)",
                 r"['\"]((?:https?:)?//[^'\"\s]*\{z\}[^'\"\s]*)['\"]"]
 
 def external_resources(html:str # a rendered page
@@ -114,8 +120,10 @@ def _folium(offline:bool):
     if not offline: return importlib.import_module('folium')
     try: return importlib.import_module('offlinefolium')
     except ImportError as e:
-        raise RSWError("offline maps need the folium-offline package (`pip install folium-offline`), which embeds Leaflet in the page; "
-                       "or pass offline=False for a page that loads Leaflet from CDNs") from e
+        raise RSWError(
+            "offline maps need the folium-offline package (`pip install folium-offline`), which embeds Leaflet in the "
+            "page; "
+            "or pass offline=False for a page that loads Leaflet from CDNs") from e
 
 def scene_map(lr, # the LR (input) raster
               sr, # the SR result (e.g. the COG written by `run_scene`)
@@ -132,7 +140,8 @@ def scene_map(lr, # the LR (input) raster
     ps = raster_preview(sr, bands, max_side, pl['lo'], pl['hi'])
     (s, w), (n, e) = pl['bounds']
     (s2, w2), (n2, e2) = ps['bounds']
-    if s2 > n or n2 < s or w2 > e or e2 < w: raise RSWError(f"{lr} and {sr} do not overlap on the ground: is {sr} the SR of {lr}?")
+    if s2 > n or n2 < s or w2 > e or e2 < w:
+        raise RSWError(f"{lr} and {sr} do not overlap on the ground: is {sr} the SR of {lr}?")
     m = fol.Map(location=[(s + n) / 2, (w + e) / 2], tiles=tiles, max_zoom=24, zoom_snap=0.25, control_scale=True)
     if offline: # Leaflet alone: the jQuery, Bootstrap and Font Awesome that folium also embeds are unused here
         m.default_js = [(k, u) for k, u in m.default_js if k == 'leaflet']
@@ -142,7 +151,9 @@ def scene_map(lr, # the LR (input) raster
         fol.map.CustomPane(f'rsw-{name.lower()}', z_index=z).add_to(m)
         (h0, w0), (h1, w1) = p['native'], p['shape']
         label = f"{name} {w0} x {h0} px" + (f" (shown at {w1} x {h1})" if p['decimated'] else '')
-        layers.append(fol.raster_layers.ImageOverlay(p['url'], p['bounds'], name=label, pane=f'rsw-{name.lower()}', pixelated=True).add_to(m))
+        layers.append(
+            fol.raster_layers.ImageOverlay(p['url'], p['bounds'], name=label, pane=f'rsw-{name.lower()}',
+                                           pixelated=True).add_to(m))
     fol.LayerControl(collapsed=False).add_to(m)
     CompareControl(layers[1], f'rsw-{names[1].lower()}', names[1], swipe).add_to(m)
     m.fit_bounds(pl['bounds'])
@@ -155,6 +166,9 @@ def save_map(m, # a folium Map
     "Render `m` to one self-contained HTML file."
     html = m.get_root().render()
     ext = external_resources(html)
-    if offline and ext: raise RSWError(f"the page would load {len(ext)} resources from the network ({', '.join(ext[:3])}...); build it with offline=True and tiles=None, or save with offline=False")
+    if offline and ext:
+        raise RSWError(
+            f"the page would load {len(ext)} resources from the network ({', '.join(ext[:3])}...); build it with "
+            "offline=True and tiles=None, or save with offline=False")
     atomic_write_text(path, html)
     return Path(path)

@@ -26,10 +26,13 @@ def _check_pair(sr, hr, same_size=True):
             raise RSWError(f"{n} must be a (b, 3, h, w) tensor, got {getattr(t, 'shape', type(t))}")
         if not torch.isfinite(t).all(): raise RSWError(f"{n} holds NaN or inf values")
         if t.min() < -1e-6 or t.max() > 1 + 1e-6:
-            raise RSWError(f"{n} must be in [0, 1] (got [{t.min():.3f}, {t.max():.3f}]); use from_pm1 for model outputs")
+            raise RSWError(
+                f"{n} must be in [0, 1] (got [{t.min():.3f}, {t.max():.3f}]); use from_pm1 for model outputs")
     if sr.shape[0] != hr.shape[0]: raise RSWError(f"sr and hr batch sizes differ: {sr.shape[0]} vs {hr.shape[0]}")
     if same_size and sr.shape != hr.shape:
-        raise RSWError(f"sr {tuple(sr.shape)} and hr {tuple(hr.shape)} differ in size; compute_metrics resizes, psnr_y/ssim_y do not")
+        raise RSWError(
+            f"sr {tuple(sr.shape)} and hr {tuple(hr.shape)} differ in size; compute_metrics resizes, psnr_y/ssim_y do "
+            "not")
 
 def _crop(x, c:int):
     if c < 0: raise RSWError(f"crop_border must be >= 0, got {c}")
@@ -66,7 +69,8 @@ def ssim_y(sr:torch.Tensor, # (b, 3, h, w) super-resolved, in [0, 1]
     "Per-image SSIM on Y: 11x11 Gaussian window (sigma 1.5), K1=0.01, K2=0.03, data range 1, valid convolution (BasicSR)."
     _check_pair(sr, hr)
     x, y = _y64(sr, crop_border), _y64(hr, crop_border)
-    if min(x.shape[-2:]) < 11: raise RSWError(f"SSIM needs images of at least 11x11 after cropping, got {tuple(x.shape[-2:])}")
+    if min(x.shape[-2:]) < 11:
+        raise RSWError(f"SSIM needs images of at least 11x11 after cropping, got {tuple(x.shape[-2:])}")
     b, c1, c2 = len(x), 0.01 ** 2, 0.03 ** 2
     mx, my, xx, yy, xy = _gauss_valid(torch.cat([x, y, x * x, y * y, x * y]), _gauss_1d().to(x.device)).split(b)
     sxx, syy, sxy = xx - mx ** 2, yy - my ** 2, xy - mx * my
@@ -103,14 +107,25 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in [
     MetricSpec('nlpd', 'FR', True, 'nlpd'),
     MetricSpec('vsi', 'FR', False, 'vsi'),
     MetricSpec('mad', 'FR', True, 'mad'),
-    MetricSpec('lpips', 'FR', True, 'lpips', (_ALEX, WeightFile(('LPIPS_v0.1_alex-df73285e.pth', 'lpips_v0.1/alex.pth'), 'LPIPS v0.1 alex linear heads', 'pyiqa'))),
-    MetricSpec('lpips-vgg', 'FR', True, 'lpips-vgg', (_VGG, WeightFile(('LPIPS_v0.1_vgg-a78928a0.pth', 'lpips_v0.1/vgg.pth'), 'LPIPS v0.1 vgg linear heads', 'pyiqa'))),
-    MetricSpec('dists', 'FR', True, 'dists', (_VGG, WeightFile(('DISTS_weights-f5e65c96.pth', 'dists/weights.pt'), 'DISTS alpha/beta', 'pyiqa'))),
-    MetricSpec('musiq', 'NR', False, 'musiq', (WeightFile(('musiq_koniq_ckpt-e95806b9.pth',), 'MUSIQ KonIQ checkpoint', 'pyiqa'),)),
-    MetricSpec('maniqa', 'NR', False, 'maniqa', (WeightFile(('ckpt_koniq10k.pt',), 'MANIQA KonIQ checkpoint (holds its ViT too)', 'pyiqa'),)),
+    MetricSpec('lpips', 'FR', True, 'lpips',
+               (_ALEX,
+                WeightFile(('LPIPS_v0.1_alex-df73285e.pth', 'lpips_v0.1/alex.pth'), 'LPIPS v0.1 alex linear heads',
+                           'pyiqa'))),
+    MetricSpec('lpips-vgg', 'FR', True, 'lpips-vgg',
+               (_VGG,
+                WeightFile(('LPIPS_v0.1_vgg-a78928a0.pth', 'lpips_v0.1/vgg.pth'), 'LPIPS v0.1 vgg linear heads',
+                           'pyiqa'))),
+    MetricSpec('dists', 'FR', True, 'dists',
+               (_VGG, WeightFile(('DISTS_weights-f5e65c96.pth', 'dists/weights.pt'), 'DISTS alpha/beta', 'pyiqa'))),
+    MetricSpec('musiq', 'NR', False, 'musiq',
+               (WeightFile(('musiq_koniq_ckpt-e95806b9.pth',), 'MUSIQ KonIQ checkpoint', 'pyiqa'),)),
+    MetricSpec('maniqa', 'NR', False, 'maniqa',
+               (WeightFile(('ckpt_koniq10k.pt',), 'MANIQA KonIQ checkpoint (holds its ViT too)', 'pyiqa'),)),
     MetricSpec('clipiqa', 'NR', False, 'clipiqa', (WeightFile(('RN50.pt',), 'OpenAI CLIP RN50', 'clip'),)),
-    MetricSpec('niqe', 'NR', True, 'niqe', (WeightFile(('niqe_modelparameters.mat',), 'NIQE model parameters', 'pyiqa'),)),
-    MetricSpec('fid', 'SET', True, 'fid', (WeightFile(('pt_inception-2015-12-05-6726825d.pth',), 'FID Inception-v3 weights', 'pyiqa'),),
+    MetricSpec('niqe', 'NR', True, 'niqe',
+               (WeightFile(('niqe_modelparameters.mat',), 'NIQE model parameters', 'pyiqa'),)),
+    MetricSpec('fid', 'SET', True, 'fid',
+               (WeightFile(('pt_inception-2015-12-05-6726825d.pth',), 'FID Inception-v3 weights', 'pyiqa'),),
                note='one value per set; needs >= FID_MIN_IMAGES images'),
 ]}
 FID_MIN_IMAGES = 1000 # FID below this many images is refused (the estimate is too biased to compare)
@@ -143,7 +158,8 @@ def metric_status(name:str # a key of METRICS
     "Whether `name` can run here, and why (or why not): which weight file is missing and where to put it."
     if name not in METRICS: raise RSWError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
     m = METRICS[name]
-    if m.pyiqa is not None and importlib.util.find_spec('pyiqa') is None: return False, "pyiqa is not installed (pip install pyiqa)"
+    if m.pyiqa is not None and importlib.util.find_spec('pyiqa') is None:
+        return False, "pyiqa is not installed (pip install pyiqa)"
     found = [(wf, find_weight(wf)) for wf in m.weights]
     missing = [_missing_msg(wf) for wf, p in found if p is None]
     if missing: return False, '; '.join(missing)
@@ -188,11 +204,13 @@ def _offline(files:dict):
 def _load_head(net, path):
     "Load LPIPS linear heads / DISTS alpha-beta into a pyiqa net (its backbone is already loaded); every head key must be there."
     sd = load_state_dict(path)
-    need = [k for k in net.state_dict() if k.split('.')[0] in ('alpha', 'beta') or k.split('.')[0][3:].isdigit()]  # lin0.., not the lins alias
+    # lin0.., not the lins alias
+    need = [k for k in net.state_dict() if k.split('.')[0] in ('alpha', 'beta') or k.split('.')[0][3:].isdigit()]
     res = net.load_state_dict(sd, strict=False)
     miss = [k for k in need if k in res.missing_keys]
     if res.unexpected_keys or miss or not need:
-        raise RSWError(f"{path} does not fit {type(net).__name__}: unexpected {res.unexpected_keys[:3]}, missing {miss[:3]}")
+        raise RSWError(
+            f"{path} does not fit {type(net).__name__}: unexpected {res.unexpected_keys[:3]}, missing {miss[:3]}")
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     "Fréchet distance of two Gaussians; tr sqrt(S1 S2) via symmetric eigendecompositions (fast and stable at 2048-d)."
@@ -212,7 +230,9 @@ class _FID:
         return torch.cat([self.net(x[i:i + bs], True, True)[0].flatten(1).double().cpu() for i in range(0, len(x), bs)])
     def __call__(self, sr, hr):
         a, b = self.features(sr).numpy(), self.features(hr).numpy()
-        return torch.full((len(sr),), float(frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))))
+        return torch.full((len(sr),),
+                          float(
+                              frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))))
 
 _BUILT: dict = {}
 
@@ -226,7 +246,8 @@ def _build(name, device):
         if name in ('lpips', 'lpips-vgg', 'dists'):
             from pyiqa.archs.lpips_arch import LPIPS
             from pyiqa.archs.dists_arch import DISTS
-            net = DISTS(pretrained=False) if name == 'dists' else LPIPS(pretrained=False, net='vgg' if name == 'lpips-vgg' else 'alex')
+            net = (DISTS(pretrained=False) if name == 'dists'
+                   else LPIPS(pretrained=False, net='vgg' if name == 'lpips-vgg' else 'alex'))
             _load_head(net, paths[1]); net = net.eval().to(device)
             fn = lambda sr, hr: net(sr, hr).flatten()
         elif name == 'fid': fn = _FID(device)
@@ -273,7 +294,8 @@ def compute_metrics(sr:torch.Tensor, # (b, 3, h, w) super-resolved batch in [0, 
         if ok:
             try:
                 val = psnr_y(sr, hr) if n == 'psnr' else ssim_y(sr, hr) if n == 'ssim' else _build(n, device)(sr, hr)
-            except Exception as e: reason = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+            except Exception as e:
+                reason = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
         if val is None: why[n] = reason; val = torch.full((b,), float('nan'))
         out[n] = val.detach().double().cpu().reshape(b)
     out.attrs = dict(unavailable=why, resized=resized, crop_border=crop_border, n_images=b)
@@ -292,18 +314,22 @@ def _read_image(path) -> torch.Tensor:
                 with rasterio.open(path) as d: a = d.read()
         else:
             from PIL import Image
-            with Image.open(path) as im: a = np.array(im.convert('RGB') if im.mode in ('P', 'PA', 'CMYK', 'YCbCr', 'LA') else im)
+            with Image.open(path) as im:
+                a = np.array(im.convert('RGB') if im.mode in ('P', 'PA', 'CMYK', 'YCbCr', 'LA') else im)
             a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
     except Exception as e: raise RSWError(f"cannot read image {path}: {e}") from e
     if a.shape[0] in (2, 1): a = a[:1].repeat(3, 0)
     a = a[:3]
     if a.dtype == np.uint8: a = a.astype(np.float32) / 255
-    elif a.dtype == np.uint16 or (a.dtype == np.int32 and 0 <= a.min() and a.max() <= 65535): a = a.astype(np.float32) / 65535
-    elif np.issubdtype(a.dtype, np.integer): raise RSWError(f"{path}: unsupported integer dtype {a.dtype} (use 8- or 16-bit)")
+    elif a.dtype == np.uint16 or (a.dtype == np.int32 and 0 <= a.min() and a.max() <= 65535):
+        a = a.astype(np.float32) / 65535
+    elif np.issubdtype(a.dtype, np.integer):
+        raise RSWError(f"{path}: unsupported integer dtype {a.dtype} (use 8- or 16-bit)")
     else:
         a = a.astype(np.float32)
         if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
-            raise RSWError(f"{path}: float image must be finite and in [0, 1], got [{np.nanmin(a):.3g}, {np.nanmax(a):.3g}]")
+            raise RSWError(
+                f"{path}: float image must be finite and in [0, 1], got [{np.nanmin(a):.3g}, {np.nanmax(a):.3g}]")
     return torch.from_numpy(np.ascontiguousarray(a))[None]
 
 def _image_files(folder) -> dict:
@@ -330,7 +356,8 @@ def _as_items(x, what) -> tuple[list, list]:
     if isinstance(x, (list, tuple)):
         ts = []
         for i, a in enumerate(x):
-            t = a if torch.is_tensor(a) else torch.from_numpy(np.asarray(a, dtype=np.float32)).permute(2, 0, 1) if np.asarray(a).ndim == 3 else None
+            t = (a if torch.is_tensor(a) else torch.from_numpy(np.asarray(a, dtype=np.float32)).permute(2, 0, 1)
+                 if np.asarray(a).ndim == 3 else None)
             if t is None: raise RSWError(f"{what}[{i}]: expected an (h, w, 3) array or a (3, h, w)/(1, 3, h, w) tensor")
             ts.append(t if t.ndim == 4 else t[None])
         return [f'{i:04d}' for i in range(len(ts))], ts
@@ -340,7 +367,10 @@ def _pair(sr, hr):
     sn, si = _as_items(sr, 'sr'); hn, hi = _as_items(hr, 'hr')
     if isinstance(sr, (str, Path)) and isinstance(hr, (str, Path)):
         a, b = sorted(set(sn) - set(hn)), sorted(set(hn) - set(sn))
-        if a or b: raise RSWError("unmatched files: " + '; '.join(([f"no HR for {a[:10]} in {hr}"] if a else []) + ([f"no SR for {b[:10]} in {sr}"] if b else []))
+        if a or b:
+            raise RSWError("unmatched files: "
+                           + '; '.join(([f"no HR for {a[:10]} in {hr}"] if a else [])
+                                       + ([f"no SR for {b[:10]} in {sr}"] if b else []))
                                   + " (SR and HR are paired by file name without extension)")
         hmap = dict(zip(hn, hi)); return sn, si, [hmap[n] for n in sn]
     if len(si) != len(hi): raise RSWError(f"sr has {len(si)} images, hr has {len(hi)}")
@@ -359,8 +389,11 @@ def _adjust(s, h, mode, sname, hname):
     if mode == 'crop':
         hh, ww = min(s.shape[-2], h.shape[-2]), min(s.shape[-1], h.shape[-1])
         return s[..., :hh, :ww], h[..., :hh, :ww], 'cropped'
-    raise RSWError(f"size mismatch: SR {sname} is {_size_text(s)} px but HR {hname} is {_size_text(h)} px. Check the SR scale, or allow it "
-                   f"explicitly with size_mismatch='crop' (`rsw evaluate --crop`: both cut to the common top-left part) or 'resize' (`--resize`: SR resized to the HR)")
+    raise RSWError(
+        f"size mismatch: SR {sname} is {_size_text(s)} px but HR {hname} is {_size_text(h)} px. Check the SR scale, or "
+        "allow it "
+        f"explicitly with size_mismatch='crop' (`rsw evaluate --crop`: both cut to the common top-left part) or "
+        "'resize' (`--resize`: SR resized to the HR)")
 
 def _set_metric(n, srs, hrs, crop_border, device, mode='resize') -> tuple[float, str|None]:
     "(value, reason or None) of a set metric (FID) over all pairs, after the size-mismatch policy `mode`."
@@ -368,7 +401,8 @@ def _set_metric(n, srs, hrs, crop_border, device, mode='resize') -> tuple[float,
     if not ok: return float('nan'), reason
     if len(hrs) < FID_MIN_IMAGES: return float('nan'), f"FID needs >= {FID_MIN_IMAGES} images, got N={len(hrs)}"
     pairs = [_adjust(_load(s), _load(h), mode, s, h)[:2] for s, h in zip(srs, hrs)]
-    if len({t.shape for _, t in pairs}) != 1: return float('nan'), 'FID here needs all ground-truth images the same size'
+    if len({t.shape for _, t in pairs}) != 1:
+        return float('nan'), 'FID here needs all ground-truth images the same size'
     r = compute_metrics(torch.cat([s for s, _ in pairs]), torch.cat([t for _, t in pairs]), [n], crop_border, device)
     return float(r[n][0]), r.attrs['unavailable'].get(n)
 
@@ -389,14 +423,16 @@ def evaluate(sr, # folder, list of (h, w, 3) arrays / (3, h, w) tensors in [0, 1
             ) -> xr.Dataset:
     "Evaluate SR against HR: a Dataset with one variable per metric over 'image', reasons for unavailable metrics and any size adjustment in attrs."
     names = _resolve_names(metrics)
-    if size_mismatch not in SIZE_MISMATCH: raise RSWError(f"size_mismatch must be one of {SIZE_MISMATCH}, got {size_mismatch!r}")
+    if size_mismatch not in SIZE_MISMATCH:
+        raise RSWError(f"size_mismatch must be one of {SIZE_MISMATCH}, got {size_mismatch!r}")
     per, sets = [n for n in names if METRICS[n].kind != 'SET'], [n for n in names if METRICS[n].kind == 'SET']
     stems, srs, hrs = _pair(sr, hr)
     cols, why, resized, cropped = {n: [] for n in per}, {}, [], []
     for stem, s0, h0 in zip(stems, srs, hrs):
         s, h = _load(s0), _load(h0)
         try:
-            s, h, done = _adjust(s, h, size_mismatch, s0 if isinstance(s0, Path) else f'image {stem}', h0 if isinstance(h0, Path) else f'image {stem}')
+            s, h, done = _adjust(s, h, size_mismatch, s0 if isinstance(s0, Path) else f'image {stem}',
+                                 h0 if isinstance(h0, Path) else f'image {stem}')
             r = compute_metrics(s, h, per, crop_border, device)
         except RSWError as e: raise RSWError(f"image {stem}: {e}") from e
         for n in per: cols[n].append(r[n].item())

@@ -53,7 +53,8 @@ def _pair(d, sr_scale=1, sr_extra=0, dup=False, unmatched=False, corrupt=False):
     _png(d/'hr'/'x.png')
     if sr_extra:
         from PIL import Image
-        a = np.asarray(Image.open(d/'hr'/'x.png')); Image.fromarray(np.pad(a, ((0, sr_extra), (0, sr_extra), (0, 0)), mode='edge')).save(d/'sr'/'x.png')
+        a = np.asarray(Image.open(d/'hr'/'x.png'))
+        Image.fromarray(np.pad(a, ((0, sr_extra), (0, sr_extra), (0, 0)), mode='edge')).save(d/'sr'/'x.png')
     else: _png(d/'sr'/'x.png', scale=sr_scale)
     if dup: _png(d/'sr'/'x.jpg')
     if unmatched: _png(d/'hr'/'y.png')
@@ -103,51 +104,79 @@ CASES = [
     Case('sr', 'missing file', 'nothing', _IO, 2, 'not found', 'a wrong path is named, not a stack trace'),
     Case('sr', '0-byte file', 'empty', _IO, 2, 'cannot read', 'an empty download is not a raster'),
     Case('sr', 'text named .tif', 'text', _IO, 2, 'cannot read', 'the extension is not trusted'),
-    Case('sr', 'truncated GeoTIFF', 'truncated', _IO, 2, 'cannot read', 'a half-copied file must not produce half an image'),
-    Case('sr', 'JPEG named .tif', 'jpeg_as_tif', _IO, 0, '', 'GDAL reads the content, not the name: a real image is super-resolved'),
-    Case('sr', '1-band uint16', 'pan16', _IO, 0, '', 'panchromatic 16-bit is fed as grey RGB and comes back uint16 in its own range'),
-    Case('sr', '13 bands', 'bands13', _IO, 2, '--bands', 'the SR methods take 1 or 3 bands: choose them, nothing is guessed'),
-    Case('sr', 'NaN + nodata', 'nan_nodata', _IO, 0, '', 'NaN and nodata are carried to the SR grid, not smeared into valid pixels'),
+    Case('sr', 'truncated GeoTIFF', 'truncated', _IO, 2, 'cannot read',
+         'a half-copied file must not produce half an image'),
+    Case('sr', 'JPEG named .tif', 'jpeg_as_tif', _IO, 0, '',
+         'GDAL reads the content, not the name: a real image is super-resolved'),
+    Case('sr', '1-band uint16', 'pan16', _IO, 0, '',
+         'panchromatic 16-bit is fed as grey RGB and comes back uint16 in its own range'),
+    Case('sr', '13 bands', 'bands13', _IO, 2, '--bands',
+         'the SR methods take 1 or 3 bands: choose them, nothing is guessed'),
+    Case('sr', 'NaN + nodata', 'nan_nodata', _IO, 0, '',
+         'NaN and nodata are carried to the SR grid, not smeared into valid pixels'),
     Case('sr', 'all nodata', 'all_nodata', _IO, 2, 'no valid pixel', 'nothing to super-resolve; scene refuses it too'),
     Case('sr', '1x1 px', 'one_px', _IO, 0, '', 'tiny but valid'),
     Case('sr', '3x5000 px', 'strip', _IO + ['--scale', '2'], 0, '', 'thin strips are tiled like any large input'),
     Case('sr', 'no CRS', 'no_crs', _IO, 0, 'no CRS', 'written, with a warning that the output has no georeferencing'),
-    Case('sr', 'bad scale', 'rgb8', _IO + ['--scale', '5'], 2, 'does not support scale', 'each method lists the scales it has'),
-    Case('sr', 'band out of range', 'rgb8', _IO + ['--bands', '1,2,9'], 2, 'out of range', 'bands are 1-based and checked'),
+    Case('sr', 'bad scale', 'rgb8', _IO + ['--scale', '5'], 2, 'does not support scale',
+         'each method lists the scales it has'),
+    Case('sr', 'band out of range', 'rgb8', _IO + ['--bands', '1,2,9'], 2, 'out of range',
+         'bands are 1-based and checked'),
     Case('sr', 'bands not numbers', 'rgb8', _IO + ['--bands', 'red'], 2, '--bands takes', 'band numbers, e.g. 4,3,2'),
-    Case('sr', 'unknown method', 'rgb8', _IO + ['--method', 'magic'], 2, 'unknown method', 'the registered methods are listed'),
-    Case('sr', 'unknown output format', 'rgb8', ['{d}/in.tif', '{d}/out.bmp'], 2, 'unsupported extension', '.tif, .png, .jpg or .webp'),
-    Case('sr', 'output = input', 'rgb8', ['{d}/in.tif', '{d}/in.tif'], 2, 'refusing to overwrite the input', 'an input is never replaced'),
-    Case('sr', 'output folder = input folder', 'folder', ['{d}/in', '{d}/in'], 2, 'every input would be replaced', 'a folder run never writes over its inputs'),
-    Case('sr', 'unknown stretch', 'rgb8', _IO + ['--stretch', 'bright'], 2, 'unknown stretch', "'auto' keeps the range; a clipping stretch is spelled out"),
-    Case('sr', 'unknown -O option', 'rgb8', _IO + ['-O', 'foo=1'], 2, "no option 'foo'", "the method's options are listed"),
-    Case('sr', 'YAML tag in -O', 'rgb8', _IO + ['-O', 'x=!!python/object/apply:os.system ["echo pwned"]'], 2, 'cannot read the value', 'values are plain YAML scalars and lists, never objects'),
-    Case('sr', 'output locked by another writer', 'rgb8', _IO, 2, 'being written by another process', 'two writers would corrupt one output', hold='out.tif'),
+    Case('sr', 'unknown method', 'rgb8', _IO + ['--method', 'magic'], 2, 'unknown method',
+         'the registered methods are listed'),
+    Case('sr', 'unknown output format', 'rgb8', ['{d}/in.tif', '{d}/out.bmp'], 2, 'unsupported extension',
+         '.tif, .png, .jpg or .webp'),
+    Case('sr', 'output = input', 'rgb8', ['{d}/in.tif', '{d}/in.tif'], 2, 'refusing to overwrite the input',
+         'an input is never replaced'),
+    Case('sr', 'output folder = input folder', 'folder', ['{d}/in', '{d}/in'], 2, 'every input would be replaced',
+         'a folder run never writes over its inputs'),
+    Case('sr', 'unknown stretch', 'rgb8', _IO + ['--stretch', 'bright'], 2, 'unknown stretch',
+         "'auto' keeps the range; a clipping stretch is spelled out"),
+    Case('sr', 'unknown -O option', 'rgb8', _IO + ['-O', 'foo=1'], 2, "no option 'foo'",
+         "the method's options are listed"),
+    Case('sr', 'YAML tag in -O', 'rgb8', _IO + ['-O', 'x=!!python/object/apply:os.system ["echo pwned"]'], 2,
+         'cannot read the value', 'values are plain YAML scalars and lists, never objects'),
+    Case('sr', 'output locked by another writer', 'rgb8', _IO, 2, 'being written by another process',
+         'two writers would corrupt one output', hold='out.tif'),
     Case('scene', 'missing file', 'nothing', _SC, 2, 'not found', 'a wrong path is named'),
     Case('scene', '0-byte file', 'empty', _SC, 2, 'cannot read', 'an empty download is not a raster'),
     Case('scene', 'text named .tif', 'text', _SC, 2, 'cannot read', 'the extension is not trusted'),
-    Case('scene', 'truncated GeoTIFF', 'truncated', _SC, 2, 'cannot read', 'a half-copied scene must not produce half a COG'),
+    Case('scene', 'truncated GeoTIFF', 'truncated', _SC, 2, 'cannot read',
+         'a half-copied scene must not produce half a COG'),
     Case('scene', '1-band uint16', 'pan16', _SC, 0, '', 'written in uint16 with the input range kept'),
     Case('scene', '13 bands', 'bands13', _SC, 2, 'choose 3 (or 1)', 'bands are chosen, not guessed'),
     Case('scene', 'NaN + nodata', 'nan_nodata', _SC, 0, '', 'nodata stays nodata, valid pixels stay valid'),
-    Case('scene', 'all nodata', 'all_nodata', _SC, 2, 'no valid pixel', 'nothing to super-resolve (it used to write an empty COG)'),
+    Case('scene', 'all nodata', 'all_nodata', _SC, 2, 'no valid pixel',
+         'nothing to super-resolve (it used to write an empty COG)'),
     Case('scene', '1x1 px', 'one_px', _SC, 0, '', 'tiny but valid'),
     Case('scene', '3x5000 px', 'strip', _SC + ['--scale', '2'], 0, '', 'windows follow the shape'),
     Case('scene', 'no CRS', 'no_crs', _SC, 0, 'no CRS', 'written, with a warning'),
-    Case('scene', 'bad scale', 'rgb8', _SC + ['--scale', '5'], 2, 'does not support scale', 'each method lists its scales'),
-    Case('scene', 'tile 0', 'rgb8', ['{d}/in.tif', '{d}/out.tif', '--tile', '0'], 2, 'tile must be a positive', 'tiling is checked before any work'),
-    Case('scene', 'overlap >= tile', 'rgb8', ['{d}/in.tif', '{d}/out.tif', '--tile', '32', '--overlap', '32'], 2, 'overlap must be in', 'tiling is checked before any work'),
-    Case('scene', 'output = input', 'rgb8', ['{d}/in.tif', '{d}/in.tif'], 2, 'would overwrite the input', 'an input is never replaced'),
-    Case('scene', 'unknown stretch', 'rgb8', _SC + ['--stretch', '99,1'], 2, 'unknown stretch', 'percentiles must be 0 <= LO < HI <= 100'),
-    Case('scene', 'unknown -O option', 'rgb8', _SC + ['-O', 'foo=1'], 2, "no option 'foo'", "the method's options are listed"),
-    Case('scene', 'output locked by another writer', 'rgb8', _SC, 2, 'being written by another process', 'a second writer is refused with the first one\'s PID and host', hold='out.tif'),
+    Case('scene', 'bad scale', 'rgb8', _SC + ['--scale', '5'], 2, 'does not support scale',
+         'each method lists its scales'),
+    Case('scene', 'tile 0', 'rgb8', ['{d}/in.tif', '{d}/out.tif', '--tile', '0'], 2, 'tile must be a positive',
+         'tiling is checked before any work'),
+    Case('scene', 'overlap >= tile', 'rgb8', ['{d}/in.tif', '{d}/out.tif', '--tile', '32', '--overlap', '32'], 2,
+         'overlap must be in', 'tiling is checked before any work'),
+    Case('scene', 'output = input', 'rgb8', ['{d}/in.tif', '{d}/in.tif'], 2, 'would overwrite the input',
+         'an input is never replaced'),
+    Case('scene', 'unknown stretch', 'rgb8', _SC + ['--stretch', '99,1'], 2, 'unknown stretch',
+         'percentiles must be 0 <= LO < HI <= 100'),
+    Case('scene', 'unknown -O option', 'rgb8', _SC + ['-O', 'foo=1'], 2, "no option 'foo'",
+         "the method's options are listed"),
+    Case('scene', 'output locked by another writer', 'rgb8', _SC, 2, 'being written by another process',
+         'a second writer is refused with the first one\'s PID and host', hold='out.tif'),
     Case('evaluate', 'matching pair', 'pair', _EV, 0, '', 'the normal case'),
     Case('evaluate', 'missing folder', 'nothing', _EV, 2, 'not a folder', 'a wrong path is named'),
-    Case('evaluate', 'SR 1 px larger than HR', 'pair_plus1', _EV, 2, 'is 17x17 px but HR', 'a resized SR would be scored silently (--crop or --resize allow it, reported)'),
-    Case('evaluate', 'SR 2x too large', 'pair_2x', _EV, 2, 'is 32x32 px but HR', 'a wrong-scale SR could score higher than the right one'),
-    Case('evaluate', 'two files, one name', 'pair_dup', _EV, 2, 'x.jpg and x.png', 'pairs are matched by name: no silent pick'),
+    Case('evaluate', 'SR 1 px larger than HR', 'pair_plus1', _EV, 2, 'is 17x17 px but HR',
+         'a resized SR would be scored silently (--crop or --resize allow it, reported)'),
+    Case('evaluate', 'SR 2x too large', 'pair_2x', _EV, 2, 'is 32x32 px but HR',
+         'a wrong-scale SR could score higher than the right one'),
+    Case('evaluate', 'two files, one name', 'pair_dup', _EV, 2, 'x.jpg and x.png',
+         'pairs are matched by name: no silent pick'),
     Case('evaluate', 'HR without SR', 'pair_unmatched', _EV, 2, 'no SR for', 'every HR needs its SR'),
-    Case('evaluate', 'unknown metric', 'pair', ['{d}/sr', '{d}/hr', '--metrics', 'psnr,bogus'], 2, 'unknown metric', 'the known metrics are listed'),
+    Case('evaluate', 'unknown metric', 'pair', ['{d}/sr', '{d}/hr', '--metrics', 'psnr,bogus'], 2, 'unknown metric',
+         'the known metrics are listed'),
     Case('evaluate', 'corrupt image', 'pair_corrupt', _EV, 2, 'cannot read image', 'a broken file is named'),
 ]
 
@@ -180,12 +209,14 @@ def run_case(case:Case, # the case
         else:
             if main is None: from rsworkbench.cli import main
             out, errs = io.StringIO(), io.StringIO()
-            with warnings.catch_warnings(record=True) as ws, contextlib.redirect_stdout(out), contextlib.redirect_stderr(errs):
+            with warnings.catch_warnings(record=True) as ws, contextlib.redirect_stdout(
+                out), contextlib.redirect_stderr(errs):
                 warnings.simplefilter('always')
                 try: rc = main(argv)
                 except SystemExit as e: rc = e.code if isinstance(e.code, int) else 2
                 except Exception as e: rc = 'crash'; errs.write(f"{type(e).__name__}: {e}\n")
-            err = errs.getvalue() + ''.join(f"warning: {w.message}\n" for w in ws if issubclass(w.category, UserWarning))
+            err = (errs.getvalue()
+                   + ''.join(f"warning: {w.message}\n" for w in ws if issubclass(w.category, UserWarning)))
     after = _snapshot(d)
     lines = [l for l in err.splitlines() if l.startswith('rsw: error:') or 'rror' in l or 'warning' in l.lower()]
     hit = [l for l in lines if case.says and case.says.lower() in l.lower()]
@@ -211,6 +242,8 @@ def refusal_table(cases=None, # default: CASES
             r = run_case(c, d, main=main)
         outcome = {0: 'done', 2: 'refused'}.get(r['rc'], str(r['rc']))
         if r['changed']: outcome += f" (changed {', '.join(r['changed'])})"
-        rows.append(dict(command=f'rsw {c.cmd}', case=c.id, outcome=f"{outcome} (exit {r['rc']})" if r['rc'] in (0, 2) else outcome,
-                         message=r['message'], why=c.why))
+        rows.append(
+            dict(command=f'rsw {c.cmd}', case=c.id,
+                 outcome=f"{outcome} (exit {r['rc']})" if r['rc'] in (0, 2) else outcome,
+                 message=r['message'], why=c.why))
     return pd.DataFrame(rows)

@@ -34,8 +34,8 @@ class MethodSpec:
 
 _REGISTRY: dict[str, MethodSpec] = {}
 # modules that register methods when imported; method modules add themselves here as they land
-BUILTIN_MODULES = ['rsworkbench.models.baselines', 'rsworkbench.models.train', 'rsworkbench.texadiff.pipeline', 'rsworkbench.sgdm.pipeline',
-                   'rsworkbench.slim.pipeline', 'rsworkbench.deploy']
+BUILTIN_MODULES = ['rsworkbench.models.baselines', 'rsworkbench.models.train', 'rsworkbench.texadiff.pipeline',
+                   'rsworkbench.sgdm.pipeline', 'rsworkbench.slim.pipeline', 'rsworkbench.deploy']
 
 def register_method(name:str, # the name users type (`rsw sr --method NAME`)
                     factory:Callable, # (scale, device, **options) -> Upscaler
@@ -58,10 +58,14 @@ def list_methods() -> dict[str, MethodSpec]:
     _load_builtins()
     return dict(sorted(_REGISTRY.items()))
 
-# the builtin module that registers each name: `get_method(name)` imports only that one, so bicubic never loads the diffusion pipelines
-BUILTIN_HOMES = {'bicubic': 'rsworkbench.srio', 'realesrgan': 'rsworkbench.models.baselines', 'rrdbnet': 'rsworkbench.models.baselines',
-                 'residual-cnn': 'rsworkbench.models.train', 'texadiff': 'rsworkbench.texadiff.pipeline', 'sgdm': 'rsworkbench.sgdm.pipeline',
-                 'slim-student': 'rsworkbench.slim.pipeline', 'slim-teacher': 'rsworkbench.slim.pipeline', 'onnx': 'rsworkbench.deploy'}
+# the builtin module that registers each name: `get_method(name)` imports only that one, so bicubic never loads the
+# diffusion pipelines
+BUILTIN_HOMES = {'bicubic': 'rsworkbench.srio', 'realesrgan': 'rsworkbench.models.baselines',
+                 'rrdbnet': 'rsworkbench.models.baselines',
+                 'residual-cnn': 'rsworkbench.models.train', 'texadiff': 'rsworkbench.texadiff.pipeline',
+                 'sgdm': 'rsworkbench.sgdm.pipeline',
+                 'slim-student': 'rsworkbench.slim.pipeline', 'slim-teacher': 'rsworkbench.slim.pipeline',
+                 'onnx': 'rsworkbench.deploy'}
 
 def _home_spec(name) -> MethodSpec|None:
     "The spec of `name` after importing only its builtin home module (None: not a known builtin, look everywhere)."
@@ -100,12 +104,20 @@ def load_pipeline(cls, # a `DiffusionPipeline` subclass
     from pathlib import Path
     if checkpoint is None and shipped is not None and (Path(shipped)/'model_index.json').exists(): checkpoint = shipped
     if checkpoint is None:
-        warnings.warn(f"{name}: no checkpoint given, so a tiny pipeline with RANDOM weights is used; its output is not a super-resolution, "
-                      f"only a code-path check. Pass checkpoint=DIR (a {cls.__name__}.save_pretrained folder{'; ' + hint if hint else ''})", stacklevel=3)
+        warnings.warn(
+            f"{name}: no checkpoint given, so a tiny pipeline with RANDOM weights is used; its output is not a "
+            "super-resolution, "
+            f"only a code-path check. Pass checkpoint=DIR (a {cls.__name__}.save_pretrained "
+            f"folder{'; ' + hint if hint else ''})", stacklevel=3)
         return tiny()
     d = Path(checkpoint)
     if not (d/'model_index.json').exists():
-        raise RSWError(f"missing weights: {d} has no model_index.json; pass a folder written by {cls.__name__}.save_pretrained{' (' + hint + ')' if hint else ''}")
+        raise RSWError(
+            f"missing weights: {d} has no model_index.json; pass a folder written by "
+            f"{cls.__name__}.save_pretrained{' (' + hint + ')' if hint else ''}")
     try: return cls.from_pretrained(str(d))
     except RSWError: raise
-    except Exception as e: raise RSWError(f"could not load the {name} checkpoint {d}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+    except Exception as e:
+        raise RSWError(
+            f"could not load the {name} checkpoint {d}: {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}") from e

@@ -11,7 +11,8 @@ from typing import Callable
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-try:  # the geo stack; without it the tiling helpers (`blend_weights`, `tiled_upscale`) work and scene I/O says what it needs
+# the geo stack; without it the tiling helpers (`blend_weights`, `tiled_upscale`) work and scene I/O says what it needs
+try:
     import rasterio, rasterio.shutil
     from rasterio.enums import Resampling
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError, RasterioError
@@ -21,8 +22,8 @@ try:  # the geo stack; without it the tiling helpers (`blend_weights`, `tiled_up
     _GDAL_ERRORS = (RasterioError, CPLE_BaseError)
 except ImportError: rasterio, _GDAL_ERRORS = None, ()
 from .core import RSWError, atomic_path, atomic_write_text, data_dir, outputs_dir
-from .data.io import (require_geo, parse_stretch, band_range, stretch_bounds, stretch_tags, to_model_bands, from_model_bands,
-                                  output_lock, clean_leftovers)
+from .data.io import (require_geo, parse_stretch, band_range, stretch_bounds, stretch_tags, to_model_bands,
+                                 from_model_bands, output_lock, clean_leftovers)
 from .registry import Upscaler, get_method, list_methods
 
 # %% auto #0
@@ -105,10 +106,12 @@ class _Blender:
             if (i2, j2) in self.done: continue
             (a, b), (c, d) = self.own_r[i2], self.own_c[j2]
             ys, xs = slice(a - r0, min(b, r0 + self.th) - r0), slice(c - c0, min(d, c0 + self.tw) - c0)
-            self.pending.setdefault((i2, j2), []).append((sr[:, ys, xs] * w[ys, xs], w[ys, xs])) # a new tensor per patch: the tile is freed
+            # a new tensor per patch: the tile is freed
+            self.pending.setdefault((i2, j2), []).append((sr[:, ys, xs] * w[ys, xs], w[ys, xs]))
         if (i, j) in self.done: return None
         (a, b), (c, d) = self.own_r[i], self.own_c[j]
-        *others, (acc, wsum) = self.pending.pop((i, j))   # the tile's own patch covers its whole owned region; earlier ones its top-left part
+        # the tile's own patch covers its whole owned region; earlier ones its top-left part
+        *others, (acc, wsum) = self.pending.pop((i, j))
         if not others: return (a, b, c, d), acc.div_(wsum)
         wsum = wsum.clone()
         for v, ww in others:
@@ -117,7 +120,8 @@ class _Blender:
 
 # %% ../nbs/80_scene.ipynb #d3fab084
 def _is_oom(e:BaseException) -> bool:
-    return isinstance(e, torch.cuda.OutOfMemoryError) or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower())
+    return (isinstance(e, torch.cuda.OutOfMemoryError)
+            or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower()))
 
 def _upscale_safe(up, x, st, device='cpu'):
     "`up.upscale` over `x` in chunks of `st['batch']`, halving the batch on OOM; returns float32 on CPU."
@@ -128,7 +132,8 @@ def _upscale_safe(up, x, st, device='cpu'):
             with torch.no_grad(): y = up.upscale(x[k:k + b].to(device))
         except Exception as e:
             if not _is_oom(e): raise
-            if b == 1: raise RSWError("out of memory with a tile batch of 1: use a smaller --tile or another --device") from e
+            if b == 1:
+                raise RSWError("out of memory with a tile batch of 1: use a smaller --tile or another --device") from e
             st['batch'], st['halvings'] = b // 2, st['halvings'] + 1
             if torch.cuda.is_available(): torch.cuda.empty_cache()
             continue
@@ -151,12 +156,15 @@ def tiled_upscale(x:torch.Tensor, # (b, c, h, w) in [-1, 1]
     _check_tiling(tile, overlap)
     (b, c, h, w), s = x.shape, int(upscaler.scale)
     rows, cols, th, tw = _offsets(h, tile, overlap), _offsets(w, tile, overlap), min(tile, h), min(tile, w)
-    keys, st, out = [(i, j) for i in range(len(rows)) for j in range(len(cols))], dict(batch=batch, halvings=0), torch.empty(b, c, h * s, w * s)
+    keys, st, out = ([(i, j) for i in range(len(rows)) for j in range(len(cols))], dict(batch=batch, halvings=0),
+                     torch.empty(b, c, h * s, w * s))
     for n in range(b):
         bl = _Blender(rows, cols, th, tw, h, w, overlap, s, kind)
         for k in range(0, len(keys), batch):
             ks = keys[k:k + batch]
-            sr = _upscale_safe(upscaler, torch.stack([x[n, :, rows[i]:rows[i] + th, cols[j]:cols[j] + tw] for i, j in ks]), st, device or x.device)
+            sr = _upscale_safe(upscaler,
+                               torch.stack([x[n, :, rows[i]:rows[i] + th, cols[j]:cols[j] + tw] for i, j in ks]), st,
+                               device or x.device)
             for (i, j), t in zip(ks, sr):
                 (y0, y1, x0, x1), v = bl.add(i, j, t)
                 out[n, :, y0:y1, x0:x1] = v
@@ -183,7 +191,8 @@ def _invalid(a:np.ndarray, nodata) -> np.ndarray:
 def _read(src, bands, **kw) -> np.ndarray:
     "`src.read` with a clear error for an input that cannot be read (truncated, corrupt)."
     try: return src.read(bands, **kw)
-    except _GDAL_ERRORS as e: raise RSWError(f"cannot read {src.name}: {str(e).splitlines()[0]} (truncated or corrupt?)") from e
+    except _GDAL_ERRORS as e:
+        raise RSWError(f"cannot read {src.name}: {str(e).splitlines()[0]} (truncated or corrupt?)") from e
 
 def _scan_range(src, bands, nodata, max_px:int=4_000_000, first:bool=False) -> tuple:
     "Per-band valid (min, max) and valid pixel count of the full-resolution scene, read in row strips of at most `max_px` pixels (`first`: stop at the first strip with a valid pixel)."
@@ -204,12 +213,17 @@ def scene_stretch(src, # an open rasterio dataset
     "Per-band (lo, hi) mapping the scene to model range (`data.io.stretch_bounds`, as `rsw sr`): 8-bit 0..255, else the scene's own min..max (nothing clipped); percentiles only when asked."
     st, dt = parse_stretch(stretch), np.dtype(src.dtypes[bands[0] - 1])
     nodata = src.nodata if src.nodata is not None else (float('nan') if dt.kind == 'f' else None)
-    vmin, vmax, n = _scan_range(src, bands, nodata, first=st == 'dtype' or (st == 'auto' and dt == np.uint8))  # by dtype: only "any valid pixel?"
-    if not n: raise RSWError(f"{src.name} has no valid pixel in bands {bands} (all NaN or nodata): nothing to super-resolve (rsw sr refuses it too)")
+    # by dtype: only "any valid pixel?"
+    vmin, vmax, n = _scan_range(src, bands, nodata, first=st == 'dtype' or (st == 'auto' and dt == np.uint8))
+    if not n:
+        raise RSWError(
+            f"{src.name} has no valid pixel in bands {bands} (all NaN or nodata): nothing to super-resolve (rsw sr "
+            "refuses it too)")
     sample = inv = None
     if isinstance(st, tuple):
         f = min(1.0, max_side / max(src.height, src.width))
-        sample = _read(src, bands, out_shape=(len(bands), max(1, round(src.height * f)), max(1, round(src.width * f))), resampling=Resampling.nearest)
+        sample = _read(src, bands, out_shape=(len(bands), max(1, round(src.height * f)), max(1, round(src.width * f))),
+                       resampling=Resampling.nearest)
         inv = _invalid(sample, nodata)
     return stretch_bounds(st, dt, vmin, vmax, sample, inv)
 
@@ -239,14 +253,17 @@ def _open_source(path):
     except RasterioIOError as e: raise RSWError(f"cannot read {p} as a raster: {e}") from e
 
 def _check_output(inp, out:Path):
-    try: same = out.resolve() == Path(inp).resolve() or (out.exists() and Path(inp).exists() and os.path.samefile(out, inp))
+    try:
+        same = (out.resolve() == Path(inp).resolve()
+                or (out.exists() and Path(inp).exists() and os.path.samefile(out, inp)))
     except OSError: same = False
     if same: raise RSWError(f"output {out} would overwrite the input")
     if out.is_dir(): raise RSWError(f"output {out} is a folder; give a file name such as {out/'scene_sr.tif'}")
     try: out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise RSWError(f"cannot create the output folder {out.parent}: {e}") from e
     try: tempfile.TemporaryFile(dir=out.parent).close() # a real probe: os.access says yes to root on a read-only mount
-    except OSError as e: raise RSWError(f"output folder {out.parent} is not writable ({e.strerror or e}); choose another OUTPUT") from e
+    except OSError as e:
+        raise RSWError(f"output folder {out.parent} is not writable ({e.strerror or e}); choose another OUTPUT") from e
 
 _WRITE_ERRORS = _GDAL_ERRORS + (OSError,) # what GDAL and the OS raise when a write fails (disk full, I/O error)
 
@@ -262,7 +279,8 @@ def _write_failed(job, e, what):
     "Remove the partial files and raise a clear error for a failed write (asking about disk space only when it is short)."
     for p in (job.partial, job.sidecar): p.unlink(missing_ok=True)
     folder = Path(job.output).parent
-    hint = f"Is the disk full? Free space under {folder} and run again" if _disk_full(e, folder) else "Run the same command again to start over"
+    hint = (f"Is the disk full? Free space under {folder} and run again" if _disk_full(e, folder)
+            else "Run the same command again to start over")
     return RSWError(f"{what} failed ({e}); the partial output was removed. {hint}")
 
 # %% ../nbs/80_scene.ipynb #90b14cc9
@@ -288,7 +306,9 @@ class _Shards:
     "A dask client (LocalCluster of `workers` processes, or a scheduler address) running `_remote_sr` in order."
     def __init__(self, workers):
         try: from dask.distributed import Client, LocalCluster # imported here: a one-process job never loads dask
-        except ImportError as e: raise RSWError(f"workers={workers!r} needs dask.distributed (pip install distributed); this Python has none") from e
+        except ImportError as e:
+            raise RSWError(
+                f"workers={workers!r} needs dask.distributed (pip install distributed); this Python has none") from e
         self.cluster = None if isinstance(workers, str) else LocalCluster(
             n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
         self.client = Client(workers if isinstance(workers, str) else self.cluster)
@@ -316,7 +336,8 @@ class SceneJob:
     progress: bool = True # show a tqdm bar
     kind: str = 'cosine' # blend window
     on_window: Callable|None = None # called as on_window(n_done, window) after each window is on disk
-    options: dict = field(default_factory=dict) # factory options of a named method (checkpoint, latent_tile, num_inference_steps, ...)
+    # factory options of a named method (checkpoint, latent_tile, num_inference_steps, ...)
+    options: dict = field(default_factory=dict)
 
     @property
     def partial(self) -> Path: p = Path(self.output); return p.with_name(p.stem + '.partial.tif')
@@ -324,16 +345,20 @@ class SceneJob:
     def sidecar(self) -> Path: p = Path(self.output); return p.with_name(p.stem + '.partial.json')
 
     def _upscaler(self):
-        if self.options and not isinstance(self.method, str): raise RSWError("options apply to a method given by name; configure an Upscaler object yourself")
-        m = get_method(self.method, self.scale, self.device, **self.options) if isinstance(self.method, str) else self.method
-        if not isinstance(m, Upscaler): raise RSWError(f"method {self.method!r} is neither a registered name nor an Upscaler")
+        if self.options and not isinstance(self.method, str):
+            raise RSWError("options apply to a method given by name; configure an Upscaler object yourself")
+        m = (get_method(self.method, self.scale, self.device, **self.options) if isinstance(self.method, str)
+             else self.method)
+        if not isinstance(m, Upscaler):
+            raise RSWError(f"method {self.method!r} is neither a registered name nor an Upscaler")
         if int(m.scale) != int(self.scale): raise RSWError(f"method scale {m.scale} does not match scale={self.scale}")
         return m
 
     def _fingerprint(self, src, bands) -> dict:
         st = os.stat(src.name) if os.path.exists(src.name) else None
         return dict(input=str(Path(src.name).resolve()), size=st and st.st_size, mtime_ns=st and st.st_mtime_ns,
-                    shape=[src.height, src.width], method=self.method if isinstance(self.method, str) else type(self.method).__name__,
+                    shape=[src.height, src.width],
+                    method=self.method if isinstance(self.method, str) else type(self.method).__name__,
                     scale=int(self.scale), bands=bands, tile=int(self.tile), overlap=int(self.overlap), kind=self.kind,
                     stretch=json.loads(json.dumps(parse_stretch(self.stretch))), radiometry=2,
                     options=json.loads(json.dumps(self.options, sort_keys=True, default=str)))
@@ -349,16 +374,17 @@ class SceneJob:
         return state
 
 # %% ../nbs/80_scene.ipynb #4f8036ce
-# the partial file is uncompressed: windows land on it unaligned to its blocks (read-modify-write of the edge blocks) and the COG copy reads it
-# once more; measured on a 2000 x 2000 scene at 2x: a deflate partial cost 5-9 s more than an uncompressed one, ZSTD level 1 3-7 s more.
-# Disk: the partial takes the raw output size (the COG itself is DEFLATE-compressed as before)
+# the partial file is uncompressed: windows land on it unaligned to its blocks (read-modify-write of the edge blocks)
+# and the COG copy reads it once more; measured on a 2000 x 2000 scene at 2x: a deflate partial cost 5-9 s more than an
+# uncompressed one, ZSTD level 1 3-7 s more. Disk: the partial takes the raw output size (the COG itself is DEFLATE-
+# compressed as before)
 PARTIAL_CODEC = {}
 
 def _out_profile(src, nb, s, nodata):
     geo = src.crs is not None
     if not geo: warnings.warn(f"{src.name} has no CRS: the output is written without georeferencing")
-    prof = dict(driver='GTiff', width=src.width * s, height=src.height * s, count=nb, dtype=src.dtypes[0], nodata=nodata,
-                tiled=True, blockxsize=256, blockysize=256, BIGTIFF='IF_SAFER', **PARTIAL_CODEC)
+    prof = dict(driver='GTiff', width=src.width * s, height=src.height * s, count=nb, dtype=src.dtypes[0],
+                nodata=nodata, tiled=True, blockxsize=256, blockysize=256, BIGTIFF='IF_SAFER', **PARTIAL_CODEC)
     if geo: prof.update(crs=src.crs, transform=src.transform @ Affine.scale(1 / s))
     return prof
 
@@ -366,7 +392,8 @@ def _finalize(partial:Path, out:Path):
     "Partial GTiff -> COG (or tiled GTiff with internal overviews) renamed atomically onto `out`."
     with atomic_path(out) as tmp:
         if _has_cog():
-            rasterio.shutil.copy(partial, tmp, driver='COG', COMPRESS='DEFLATE', OVERVIEW_RESAMPLING='AVERAGE', BIGTIFF='IF_SAFER', NUM_THREADS='ALL_CPUS')
+            rasterio.shutil.copy(partial, tmp, driver='COG', COMPRESS='DEFLATE', OVERVIEW_RESAMPLING='AVERAGE',
+                                 BIGTIFF='IF_SAFER', NUM_THREADS='ALL_CPUS')
         else:
             with rasterio.open(partial, 'r+') as d:
                 f = [2 ** k for k in range(1, 20) if max(d.width, d.height) / 2 ** k >= 256]
@@ -374,7 +401,8 @@ def _finalize(partial:Path, out:Path):
             rasterio.shutil.copy(partial, tmp, driver='GTiff', tiled=True, compress='deflate', copy_src_overviews=True)
 
 # %% ../nbs/80_scene.ipynb #1aa1c552
-GDAL_CACHE_MB = 256 # GDAL block cache during a job (its default, 5 % of RAM, would dominate peak RSS); `GDAL_CACHEMAX` overrides
+# GDAL block cache during a job (its default, 5 % of RAM, would dominate peak RSS); `GDAL_CACHEMAX` overrides
+GDAL_CACHE_MB = 256
 
 def _run(self:SceneJob) -> dict:
     "Run the job under an exclusive lock on the output, with GDAL's block cache capped; returns the summary dict."
@@ -382,7 +410,8 @@ def _run(self:SceneJob) -> dict:
     parse_stretch(self.stretch)
     _check_output(self.input, Path(self.output))
     with output_lock(self.output), rasterio.Env(GDAL_CACHEMAX=os.environ.get('GDAL_CACHEMAX', GDAL_CACHE_MB)):
-        clean_leftovers(self.output); clean_leftovers(self.partial)   # temporaries of a killed COG copy or sidecar write
+        # temporaries of a killed COG copy or sidecar write
+        clean_leftovers(self.output); clean_leftovers(self.partial)
         return _run_job(self)
 
 def _unreadable_windows(partial:Path, bl:_Blender, done:set, crc:dict|None=None) -> set:
@@ -408,21 +437,26 @@ def _rebuild_partial(partial:Path, bl:_Blender, keep:set):
 
 def _run_job(self:SceneJob) -> dict:
     t0, out = time.perf_counter(), Path(self.output)
-    if not isinstance(self.workers, str) and int(self.workers) < 1: raise RSWError(f"workers must be >= 1 or a dask scheduler address, got {self.workers!r}")
+    if not isinstance(self.workers, str) and int(self.workers) < 1:
+        raise RSWError(f"workers must be >= 1 or a dask scheduler address, got {self.workers!r}")
     _check_tiling(self.tile, self.overlap)
     _check_output(self.input, out)
     if self.workers == 1 or not isinstance(self.method, str): up = self._upscaler()
     else: # dask workers build their own copy; check the name and scale here
         spec, up = list_methods().get(self.method), None
         if spec is None: raise RSWError(f"unknown method {self.method!r}; available: {', '.join(list_methods())}")
-        if int(self.scale) not in spec.scales: raise RSWError(f"method {self.method!r} does not support scale {self.scale}; it supports {list(spec.scales)}")
+        if int(self.scale) not in spec.scales:
+            raise RSWError(
+                f"method {self.method!r} does not support scale {self.scale}; it supports {list(spec.scales)}")
     s, st, t_setup = int(self.scale), dict(batch=max(1, int(self.batch)), halvings=0), time.perf_counter() - t0
     with _open_source(self.input) as src:
         bands = _select_bands(src, self.bands)
         dt, H, W = np.dtype(src.dtypes[bands[0] - 1]), src.height, src.width
-        if len({src.dtypes[b - 1] for b in bands}) > 1: raise RSWError(f"bands {bands} of {src.name} have different dtypes")
+        if len({src.dtypes[b - 1] for b in bands}) > 1:
+            raise RSWError(f"bands {bands} of {src.name} have different dtypes")
         nodata = src.nodata if src.nodata is not None else (float('nan') if dt.kind == 'f' else None)
-        rows, cols, th, tw = _offsets(H, self.tile, self.overlap), _offsets(W, self.tile, self.overlap), min(self.tile, H), min(self.tile, W)
+        rows, cols, th, tw = (_offsets(H, self.tile, self.overlap), _offsets(W, self.tile, self.overlap),
+                              min(self.tile, H), min(self.tile, W))
         keys, fp = [(i, j) for i in range(len(rows)) for j in range(len(cols))], self._fingerprint(src, bands)
         state = self._load_state(fp)
         if state is None:
@@ -436,10 +470,13 @@ def _run_job(self:SceneJob) -> dict:
         lo, hi = (np.array(v) for v in state['stretch'])
         done = {tuple(k) for k in state['done']}
         bl = _Blender(rows, cols, th, tw, H, W, self.overlap, s, self.kind, done)
-        crc = dict(state.get('crc', {}))   # per finished window: the uncompressed partial has no codec to fail on garbage
+        # per finished window: the uncompressed partial has no codec to fail on garbage
+        crc = dict(state.get('crc', {}))
         bad = _unreadable_windows(self.partial, bl, done, crc) if done else set()
         if bad: # a corrupt partial file: keep what reads back, recompute the rest
-            warnings.warn(f"{self.partial} is corrupt: {len(bad)} of its {len(done)} finished windows cannot be read back or differ from what was written; recomputing them")
+            warnings.warn(
+                f"{self.partial} is corrupt: {len(bad)} of its {len(done)} finished windows cannot be read back or "
+                "differ from what was written; recomputing them")
             try:
                 _rebuild_partial(self.partial, bl, done - bad)
                 done -= bad; crc = {k: v for k, v in crc.items() if tuple(map(int, k.split(','))) in done}
@@ -452,7 +489,8 @@ def _run_job(self:SceneJob) -> dict:
         if self.progress:
             bar = tqdm(total=len(keys), initial=len(done), desc=f'scene x{s}', unit='win')
         def read(ks):
-            xs, ms = zip(*[_to_model(_read(src, bands, window=Window(cols[j], rows[i], tw, th)), lo, hi, nodata) for i, j in ks])
+            xs, ms = zip(
+                *[_to_model(_read(src, bands, window=Window(cols[j], rows[i], tw, th)), lo, hi, nodata) for i, j in ks])
             x = torch.stack(xs)
             return (x.repeat(1, 3, 1, 1) if len(bands) == 1 else x), ms
         for ks, ms, sr in self._sr_batches(up, todo, read, st):
@@ -479,11 +517,15 @@ def _run_job(self:SceneJob) -> dict:
     try: _finalize(self.partial, out)
     except _WRITE_ERRORS as e: # every window is safely in the partial file: keep it, a rerun only redoes this step
         full = _disk_full(e, out.parent)
-        raise RSWError(f"writing the COG {out} failed ({e}); nothing was written there.{' Is the disk full?' if full else ''} All windows are kept in "
-                       f"{self.partial}: {'free space (about twice its size) and ' if full else ''}run the same command again to finish") from e
+        raise RSWError(
+            f"writing the COG {out} failed ({e}); nothing was written there.{' Is the disk full?' if full else ''} All "
+            "windows are kept in "
+            f"{self.partial}: {'free space (about twice its size) and ' if full else ''}run the same command again to "
+            "finish") from e
     for p in (self.partial, self.sidecar): p.unlink(missing_ok=True)
     secs = time.perf_counter() - t0
-    return dict(input=str(self.input), output=str(out), input_mpx=H * W / 1e6, output_mpx=H * W * s * s / 1e6, seconds=secs, setup_seconds=t_setup,
+    return dict(input=str(self.input), output=str(out), input_mpx=H * W / 1e6, output_mpx=H * W * s * s / 1e6,
+                seconds=secs, setup_seconds=t_setup,
                 input_mpx_per_s=H * W / 1e6 / secs, output_mpx_per_s=H * W * s * s / 1e6 / secs,
                 windows=len(keys), windows_done=n_new, windows_resumed=n_resumed, windows_recomputed=len(todo) - n_new,
                 batch_halvings=st['halvings'], final_batch=st['batch'], peak_rss_mb=_peak_rss_mb(), cog=_has_cog(),
@@ -505,7 +547,10 @@ def _sr_batches(self:SceneJob, up, todo, read, st):
             while pos < len(todo) and len(q) < 2 * sh.n:
                 ks = todo[pos:pos + st['batch']]; pos += len(ks)
                 x, ms = read(ks)
-                q.append((ks, ms, sh.client.submit(_remote_sr, method, int(self.scale), self.device, x.numpy(), st['batch'], self.options, pure=False)))
+                q.append(
+                    (ks, ms,
+                     sh.client.submit(_remote_sr, method, int(self.scale), self.device, x.numpy(), st['batch'],
+                                      self.options, pure=False)))
             ks, ms, fut = q.pop(0)
             sr, halvings = fut.result()
             st['halvings'] += halvings
@@ -531,10 +576,12 @@ def run_scene(input, # input raster (GeoTIFF, COG, anything rasterio opens)
               **kwargs # more SceneJob fields: kind, on_window, options (the method's factory options)
              ) -> dict:
     "Super-resolve a whole georeferenced scene window by window into a COG; returns the job summary."
-    return SceneJob(input, output, method, scale, bands, tile, overlap, batch, device, workers, resume, stretch, progress, **kwargs).run()
+    return SceneJob(input, output, method, scale, bands, tile, overlap, batch, device, workers, resume, stretch,
+                    progress, **kwargs).run()
 
 # %% ../nbs/80_scene.ipynb #fb926f57
-BENCH_SOURCE = 'naip_m_4709963_se_14_1_20200831.tif' # bundled real NAIP tile (public domain) the synthetic scenes are tiled from
+# bundled real NAIP tile (public domain) the synthetic scenes are tiled from
+BENCH_SOURCE = 'naip_m_4709963_se_14_1_20200831.tif'
 
 def _mirror(n:int, period:int) -> np.ndarray:
     "Indexes 0..n-1 folded into a mirrored repeat of `period` samples: 0 1 .. p-1 p-1 .. 1 0 0 1 .."
@@ -586,7 +633,8 @@ def _in_child(fn:str, **kw) -> dict:
     t = time.perf_counter()
     p = subprocess.run([sys.executable, '-c', _CHILD, fn, json.dumps(kw)], capture_output=True, text=True)
     line = [l for l in p.stdout.splitlines() if l.startswith('RSW-RESULT ')]
-    if p.returncode or not line: raise RSWError(f"benchmark process {fn}({kw}) failed with exit code {p.returncode}:\n{p.stderr[-3000:]}")
+    if p.returncode or not line:
+        raise RSWError(f"benchmark process {fn}({kw}) failed with exit code {p.returncode}:\n{p.stderr[-3000:]}")
     return dict(json.loads(line[-1][len('RSW-RESULT '):]), wall_s=time.perf_counter() - t)
 
 # %% ../nbs/80_scene.ipynb #27f4108d
@@ -602,29 +650,40 @@ def scene_benchmark(size=2048, # scene side in input pixels, or (height, width)
                     options=None # the method's factory options (JSON-serialisable), e.g. {'size': 'sd21-base'}
                    ) -> dict:
     "End-to-end scene throughput (read → SR → COG) and peak host memory of `run_scene`, measured in a fresh process."
-    if not isinstance(method, str): raise RSWError("scene_benchmark runs the job in another process: give a registered method name")
+    if not isinstance(method, str):
+        raise RSWError("scene_benchmark runs the job in another process: give a registered method name")
     h, w = (size, size) if isinstance(size, int) else map(int, size)
     wd = Path(workdir or outputs_dir()/'bench'/'scene'); wd.mkdir(parents=True, exist_ok=True)
-    need, free = h * w * 3 * (1 + 2.25 * scale * scale), shutil.disk_usage(wd).free # input; partial, overview temp file and COG (measured: 2x the raw output)
-    if need > free: raise RSWError(f"a {h} x {w} scene at {scale}x needs up to {need / 2**30:.1f} GiB free under {wd} (input, partial file and COG), "
-                                   f"there are {free / 2**30:.1f} GiB: use a smaller size or scale, or another workdir")
-    b = _in_child('synthetic_scene', path=str(wd/f'synthetic_{h}x{w}.tif'), height=h, width=w, source=source and str(source))
+    # input; partial, overview temp file and COG (measured: 2x the raw output)
+    need, free = h * w * 3 * (1 + 2.25 * scale * scale), shutil.disk_usage(wd).free
+    if need > free:
+        raise RSWError(
+            f"a {h} x {w} scene at {scale}x needs up to {need / 2**30:.1f} GiB free under {wd} (input, partial file "
+            "and COG), "
+                        f"there are {free / 2**30:.1f} GiB: use a smaller size or scale, or another workdir")
+    b = _in_child('synthetic_scene', path=str(wd/f'synthetic_{h}x{w}.tif'), height=h, width=w,
+                  source=source and str(source))
     out = wd/f'synthetic_{h}x{w}_{method}_x{scale}.tif'
     try:
-        r = _in_child('run_scene', input=b['result'], output=str(out), method=method, scale=scale, tile=tile, overlap=overlap, batch=batch,
+        r = _in_child('run_scene', input=b['result'], output=str(out), method=method, scale=scale, tile=tile,
+                      overlap=overlap, batch=batch,
                       device=device, workers=workers, resume=False, progress=False, options=options or {})
         out_mb = out.stat().st_size / 2**20
     finally:
         if not keep_output:
-            for p in (out, out.with_name(out.stem + '.partial.tif'), out.with_name(out.stem + '.partial.json')): p.unlink(missing_ok=True)
+            for p in (out, out.with_name(out.stem + '.partial.tif'), out.with_name(out.stem + '.partial.json')):
+                p.unlink(missing_ok=True)
     opt = ', '.join(f'{k}={v}' for k, v in (options or {}).items())
-    return dict(name=f'scene {method} x{scale}' + (f' ({opt})' if opt else ''), kind='scene', device=device, mode='eager', size=f'{h} x {w} px, 3-band uint8',
+    return dict(name=f'scene {method} x{scale}' + (f' ({opt})' if opt else ''), kind='scene', device=device,
+                mode='eager', size=f'{h} x {w} px, 3-band uint8',
                 input_mpx=r['input_mpx'], output_mpx=r['output_mpx'], seconds=r['seconds'], setup_s=r['setup_seconds'],
                 input_mpx_per_s=r['input_mpx_per_s'], output_mpx_per_s=r['output_mpx_per_s'],
-                peak_rss_mb=r['child_peak_rss_mb'], peak_rss_workers_mb=r['grandchild_peak_rss_mb'] if workers != 1 else None,
-                peak_device_mb=r['peak_device_mb'], wall_s=r['wall_s'], output_mb=out_mb, windows=r['windows'], tile=tile, overlap=overlap,
-                batch=batch, batch_halvings=r['batch_halvings'], workers=workers, torch_threads=r['torch_threads'], cog=r['cog'],
-                build_s=b['wall_s'], build_peak_rss_mb=b['child_peak_rss_mb'])
+                peak_rss_mb=r['child_peak_rss_mb'],
+                peak_rss_workers_mb=r['grandchild_peak_rss_mb'] if workers != 1 else None,
+                peak_device_mb=r['peak_device_mb'], wall_s=r['wall_s'], output_mb=out_mb, windows=r['windows'],
+                tile=tile, overlap=overlap,
+                batch=batch, batch_halvings=r['batch_halvings'], workers=workers, torch_threads=r['torch_threads'],
+                cog=r['cog'], build_s=b['wall_s'], build_peak_rss_mb=b['child_peak_rss_mb'])
 
 def scene_row(method:str='bicubic', # registered method name
               scale:int=4, # SR factor
@@ -644,7 +703,8 @@ def gdal_cubic(input, # input raster
     require_geo('gdal_cubic')
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_source(input) as d:
         a = d.read(out_shape=(d.count, d.height * scale, d.width * scale), resampling=Resampling.cubic)
-        prof = dict(driver='COG', width=d.width * scale, height=d.height * scale, count=d.count, dtype=a.dtype, nodata=d.nodata, compress='deflate')
+        prof = dict(driver='COG', width=d.width * scale, height=d.height * scale, count=d.count, dtype=a.dtype,
+                    nodata=d.nodata, compress='deflate')
         if d.crs is not None: prof.update(crs=d.crs, transform=d.transform @ Affine.scale(1 / scale))
     with atomic_path(output) as tmp, rasterio.open(tmp, 'w', **prof) as o: o.write(a)
     return str(output)
@@ -671,15 +731,19 @@ def gdal_benchmark(size=2048, # scene side in input pixels, or (height, width)
     "`gdal_cubic`'s work in a fresh process that imports only rasterio (what a user of plain GDAL runs), on the synthetic scene of `scene_benchmark`: wall time (interpreter start included) and peak RSS."
     h, w = (size, size) if isinstance(size, int) else map(int, size)
     wd = Path(workdir or outputs_dir()/'bench'/'scene'); wd.mkdir(parents=True, exist_ok=True)
-    b = _in_child('synthetic_scene', path=str(wd/f'synthetic_{h}x{w}.tif'), height=h, width=w, source=source and str(source))
+    b = _in_child('synthetic_scene', path=str(wd/f'synthetic_{h}x{w}.tif'), height=h, width=w,
+                  source=source and str(source))
     out = wd/f'synthetic_{h}x{w}_gdal-cubic_x{scale}.tif'
     try:
         t = time.perf_counter()
-        p = subprocess.run([sys.executable, '-c', _GDAL_CHILD, b['result'], str(out), str(scale), str(GDAL_CACHE_MB)], capture_output=True, text=True)
+        p = subprocess.run([sys.executable, '-c', _GDAL_CHILD, b['result'], str(out), str(scale), str(GDAL_CACHE_MB)],
+                           capture_output=True, text=True)
         wall = time.perf_counter() - t
         line = [l for l in p.stdout.splitlines() if l.startswith('RSW-RESULT ')]
-        if p.returncode or not line: raise RSWError(f"the GDAL reference process failed with exit code {p.returncode}:\n{p.stderr[-3000:]}")
+        if p.returncode or not line:
+            raise RSWError(f"the GDAL reference process failed with exit code {p.returncode}:\n{p.stderr[-3000:]}")
         r = json.loads(line[-1][len('RSW-RESULT '):])
     finally: out.unlink(missing_ok=True)
-    return dict(name=f'gdal-cubic x{scale} (reference)', kind='scene', size=f'{h} x {w} px, 3-band uint8', seconds=r['child_s'], wall_s=wall,
+    return dict(name=f'gdal-cubic x{scale} (reference)', kind='scene', size=f'{h} x {w} px, 3-band uint8',
+                seconds=r['child_s'], wall_s=wall,
                 peak_rss_mb=r['child_peak_rss_mb'], input_mpx=h * w / 1e6, output_mpx=h * w * scale * scale / 1e6)

@@ -10,8 +10,10 @@ import numpy as np, torch
 import torch.nn.functional as F
 from .core import RSWError, get_device
 from .registry import get_method, list_methods, register_method, _home_spec
-from .data.io import (read_raster, write_image, valid_mask, IMAGE_EXTS, ensure_bands, band_range, stretch_bounds, stretch_clips,
-                                  stretch_tags, to_model_bands, from_model_bands, output_lock, clean_leftovers, parse_stretch)
+from .data.io import (read_raster, write_image, valid_mask, IMAGE_EXTS, ensure_bands, band_range,
+                                 stretch_bounds, stretch_clips,
+                                  stretch_tags, to_model_bands, from_model_bands, output_lock, clean_leftovers,
+                                  parse_stretch)
 
 # %% auto #0
 __all__ = ['BicubicUpscaler', 'sr_array', 'check_options', 'sr_raster', 'sr_files', 'sr_path']
@@ -21,7 +23,8 @@ class BicubicUpscaler:
     "Bicubic interpolation (torch, `align_corners=False`), clamped to [-1, 1]."
     def __init__(self, scale:int=4, # integer factor 2..32
                  device='cpu'): # unused; bicubic runs where the input is
-        if int(scale) != scale or not 1 <= scale <= 32: raise RSWError(f"bicubic scale must be an integer in 1..32, got {scale}")
+        if int(scale) != scale or not 1 <= scale <= 32:
+            raise RSWError(f"bicubic scale must be an integer in 1..32, got {scale}")
         self.scale = int(scale)
 
     @torch.no_grad()
@@ -39,7 +42,10 @@ def _prep(da, up, stretch, src=None):
     "Model-range input of one raster: (x (1, 3, h, w) on CPU, values, valid mask, lo, hi)."
     a, ok = da.values, valid_mask(da)
     vmin, vmax, n = band_range(a, ~ok)
-    if not n: raise RSWError(f"{da.attrs.get('path', src or 'the raster')} has no valid pixel (all NaN or nodata): nothing to super-resolve")
+    if not n:
+        raise RSWError(
+            f"{da.attrs.get('path', src or 'the raster')} has no valid pixel (all NaN or nodata): nothing to "
+            "super-resolve")
     lo, hi = stretch_bounds(stretch, a.dtype, vmin, vmax, a, ~ok)
     x = to_model_bands(a, lo, hi, ~ok)[None]
     c, h, w = a.shape
@@ -49,7 +55,8 @@ def _post(y, da, a, ok, lo, hi, s):
     "One SR output (1, 3, h·s, w·s) in model range → raster values like `da`, nodata carried over."
     c, h, w = a.shape
     y = y.float().cpu().clamp(-1, 1)
-    if tuple(y.shape[-2:]) != (h * s, w * s): raise RSWError(f"the method returned {tuple(y.shape[-2:])}, expected {(h * s, w * s)}")
+    if tuple(y.shape[-2:]) != (h * s, w * s):
+        raise RSWError(f"the method returned {tuple(y.shape[-2:])}, expected {(h * s, w * s)}")
     if c == 1: y = y.mean(1, keepdim=True)
     bad = ~np.repeat(np.repeat(ok, s, 0), s, 1) if not ok.all() else None
     return from_model_bands(y[0], lo, hi, a.dtype, da.attrs.get('nodata'), bad)
@@ -69,14 +76,18 @@ def _sr_array(da, upscaler, tile, overlap, device, stretch):
 def _bands_arg(bands) -> list[int]|None:
     if bands is None or isinstance(bands, (list, tuple)): return bands
     try: return [int(b) for b in str(bands).split(',') if b.strip()]
-    except ValueError: raise RSWError(f"--bands takes 1-based band numbers separated by commas, e.g. 4,3,2; got {bands!r}")
+    except ValueError:
+        raise RSWError(f"--bands takes 1-based band numbers separated by commas, e.g. 4,3,2; got {bands!r}")
 
 def _select(da, bands):
     n = da.sizes['band']
     if bands is not None:
         if len(bands) not in (1, 3): raise RSWError(f"--bands must name 1 or 3 bands, got {len(bands)}")
         return ensure_bands(da, bands)
-    if n not in (1, 3): raise RSWError(f"{da.attrs.get('path', 'the raster')} has {n} bands; the SR methods take 1 or 3: choose them with --bands (e.g. --bands 1,2,3)")
+    if n not in (1, 3):
+        raise RSWError(
+            f"{da.attrs.get('path', 'the raster')} has {n} bands; the SR methods take 1 or 3: choose them with --bands "
+            "(e.g. --bands 1,2,3)")
     return da
 
 def sr_array(da, # DataArray (band, y, x) with 1 or 3 bands, from `read_raster`
@@ -102,8 +113,11 @@ def check_options(method:str, # a registered method name
     if any(p.kind == p.VAR_KEYWORD for p in ps.values()): return
     known = [n for n in ps if n not in ('scale', 'device')]
     bad = [k for k in options if k not in ps or k in ('scale', 'device')]
-    if bad: raise RSWError(f"method {method!r} has no option {', '.join(map(repr, bad))}; its options are: {', '.join(known) or 'none'}"
-                           + (" (use --scale and --device for those)" if set(bad) & {'scale', 'device'} else ''))
+    if bad:
+        raise RSWError(
+            f"method {method!r} has no option {', '.join(map(repr, bad))}; its options are: "
+            f"{', '.join(known) or 'none'}"
+                + (" (use --scale and --device for those)" if set(bad) & {'scale', 'device'} else ''))
 
 def sr_raster(src, # input raster path
               dst, # output path (.tif keeps georeferencing; .png/.jpg for 8-bit)
@@ -118,35 +132,46 @@ def sr_raster(src, # input raster path
              ) -> Path:
     "Super-resolve one raster file into `dst`, atomically, under a lock on `dst`; refuses to write over its input."
     src, dst = Path(src), Path(dst)
-    if _same_file(src, dst): raise RSWError(f"output {dst} is the input {src}: refusing to overwrite the input; give another output path")
-    if dst.suffix.lower() not in IMAGE_EXTS: raise RSWError(f"cannot write {dst}: unsupported extension {dst.suffix!r}; use .tif, .png, .jpg or .webp")
+    if _same_file(src, dst):
+        raise RSWError(f"output {dst} is the input {src}: refusing to overwrite the input; give another output path")
+    if dst.suffix.lower() not in IMAGE_EXTS:
+        raise RSWError(f"cannot write {dst}: unsupported extension {dst.suffix!r}; use .tif, .png, .jpg or .webp")
     tif = dst.suffix.lower() in ('.tif', '.tiff')
-    if stretch_clips(stretch) and not tif: raise RSWError(f"--stretch {stretch} clips values and is recorded in GeoTIFF tags: write a .tif, not {dst.suffix}")
+    if stretch_clips(stretch) and not tif:
+        raise RSWError(
+            f"--stretch {stretch} clips values and is recorded in GeoTIFF tags: write a .tif, not {dst.suffix}")
     dev = get_device(device)
     if upscaler is None: check_options(method, options)
     up = upscaler or get_method(method, scale=scale, device=dev, **options)
     da = _select(read_raster(src), _bands_arg(bands))
-    if tif and da.attrs.get('crs') is None: warnings.warn(f"{src} has no CRS: the output is written without georeferencing")
+    if tif and da.attrs.get('crs') is None:
+        warnings.warn(f"{src} has no CRS: the output is written without georeferencing")
     with output_lock(dst):
         clean_leftovers(dst)
         out, lo, hi = _sr_array(da, up, tile, overlap, dev, stretch)
-        return write_image(dst, out, like=da, scale=int(up.scale), **(dict(tags=stretch_tags(stretch, lo, hi)) if tif else {}))
+        return write_image(dst, out, like=da, scale=int(up.scale),
+                           **(dict(tags=stretch_tags(stretch, lo, hi)) if tif else {}))
 
 # %% ../nbs/80b_srio.ipynb #8ce5176a
 def _check_dst(src:Path, dst:Path, stretch):
     "The refusals of `sr_raster` for one output, before any work."
-    if _same_file(src, dst): raise RSWError(f"output {dst} is the input {src}: refusing to overwrite the input; give another output path")
-    if dst.suffix.lower() not in IMAGE_EXTS: raise RSWError(f"cannot write {dst}: unsupported extension {dst.suffix!r}; use .tif, .png, .jpg or .webp")
+    if _same_file(src, dst):
+        raise RSWError(f"output {dst} is the input {src}: refusing to overwrite the input; give another output path")
+    if dst.suffix.lower() not in IMAGE_EXTS:
+        raise RSWError(f"cannot write {dst}: unsupported extension {dst.suffix!r}; use .tif, .png, .jpg or .webp")
     if stretch_clips(stretch) and dst.suffix.lower() not in ('.tif', '.tiff'):
-        raise RSWError(f"--stretch {stretch} clips values and is recorded in GeoTIFF tags: write a .tif, not {dst.suffix}")
+        raise RSWError(
+            f"--stretch {stretch} clips values and is recorded in GeoTIFF tags: write a .tif, not {dst.suffix}")
 
 def _write_sr(dst:Path, out, da, up, stretch, lo, hi) -> Path:
     "Write one SR result atomically under a lock on `dst`."
     tif = dst.suffix.lower() in ('.tif', '.tiff')
-    if tif and da.attrs.get('crs') is None: warnings.warn(f"{da.attrs.get('path', 'the input')} has no CRS: the output is written without georeferencing")
+    if tif and da.attrs.get('crs') is None:
+        warnings.warn(f"{da.attrs.get('path', 'the input')} has no CRS: the output is written without georeferencing")
     with output_lock(dst):
         clean_leftovers(dst)
-        return write_image(dst, out, like=da, scale=int(up.scale), **(dict(tags=stretch_tags(stretch, lo, hi)) if tif else {}))
+        return write_image(dst, out, like=da, scale=int(up.scale),
+                           **(dict(tags=stretch_tags(stretch, lo, hi)) if tif else {}))
 
 def sr_files(files:list, # input raster paths
              dst, # output folder (same file names)
@@ -166,7 +191,9 @@ def sr_files(files:list, # input raster paths
             x = torch.cat([g[2][0] for g in group]).to(device)
             with torch.inference_mode(): y = up.upscale(x)
             for k, (f, da, (_, a, ok, lo, hi)) in enumerate(group):
-                try: out.append(_write_sr(dst/f.name, _post(y[k:k + 1], da, a, ok, lo, hi, s), da, up, stretch, lo, hi)); bar.update(1)
+                try:
+                    out.append(_write_sr(dst/f.name, _post(y[k:k + 1], da, a, ok, lo, hi, s), da, up, stretch, lo, hi))
+                    bar.update(1)
                 except RSWError as e: raise fail(f.name, e) from e
         finally: group.clear()
     for f in map(Path, files):
@@ -181,7 +208,8 @@ def sr_files(files:list, # input raster paths
         except RSWError as e:
             flush()   # the files read before the bad one are written first
             raise fail(f.name, e) from e
-        if group and (len(group) >= batch or group[0][2][0].shape != item[2][0].shape or group[0][1].dtype != da.dtype): flush()
+        if group and (len(group) >= batch or group[0][2][0].shape != item[2][0].shape or group[0][1].dtype != da.dtype):
+            flush()
         group.append(item)
     flush(); bar.close()
     return out
@@ -194,18 +222,26 @@ def sr_path(src, dst, method:str='bicubic', scale:int=4, bands=None, device='aut
     if not src.exists(): raise RSWError(f"input not found: {src}")
     parse_stretch(stretch); check_options(method, kw)
     if src.is_file():
-        if _same_file(src, dst): raise RSWError(f"output {dst} is the input {src}: refusing to overwrite the input; give another output path")
+        if _same_file(src, dst):
+            raise RSWError(
+                f"output {dst} is the input {src}: refusing to overwrite the input; give another output path")
         files = None
     else:
         files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
         if not files: raise RSWError(f"no images in {src} (looked for {', '.join(IMAGE_EXTS)})")
-        if dst.exists() and not dst.is_dir(): raise RSWError(f"{dst} exists and is not a folder; a folder input needs a folder output")
-        if _same_file(src, dst): raise RSWError(f"output folder {dst} is the input folder: every input would be replaced; give another output folder")
+        if dst.exists() and not dst.is_dir():
+            raise RSWError(f"{dst} exists and is not a folder; a folder input needs a folder output")
+        if _same_file(src, dst):
+            raise RSWError(
+                f"output folder {dst} is the input folder: every input would be replaced; give another output folder")
         hit = [f.name for f in files if _same_file(f, dst/f.name)]
-        if hit: raise RSWError(f"output {dst} would write over the input file(s) {', '.join(hit[:5])}: give another output folder")
+        if hit:
+            raise RSWError(
+                f"output {dst} would write over the input file(s) {', '.join(hit[:5])}: give another output folder")
     dev = get_device(device)
     up = get_method(method, scale=scale, device=dev, **kw)
     if files is None: return [sr_raster(src, dst, bands=bands, device=dev, upscaler=up, stretch=stretch)]
     dst.mkdir(parents=True, exist_ok=True)
     spec = _home_spec(method) or list_methods().get(method)
-    return sr_files(files, dst, up, bands, dev, stretch, batch=batch if spec is not None and spec.deterministic else 1, progress=progress, desc=f'{method} x{scale}')
+    return sr_files(files, dst, up, bands, dev, stretch, batch=batch if spec is not None and spec.deterministic else 1,
+                    progress=progress, desc=f'{method} x{scale}')

@@ -30,7 +30,9 @@ def blend_tiles(fn, # (n, c, th, tw) → (n, c', th·scale, tw·scale)
     th, tw = min(tile, h), min(tile, w)
     sc = lambda v: int(round(v * scale))
     if any(abs(v * scale - sc(v)) > 1e-6 for v in (*rows, *cols, th, tw, overlap)):
-        raise RSWError(f"tile offsets must map to whole output pixels at scale {scale}: use tile and overlap multiples of {round(1 / scale)}")
+        raise RSWError(
+            f"tile offsets must map to whole output pixels at scale {scale}: use tile and overlap multiples of "
+            f"{round(1 / scale)}")
     call = (lambda t, ks: fn(t, [k for k in ks for _ in range(b)])) if offsets else (lambda t, ks: fn(t))
     if len(rows) == 1 and len(cols) == 1: return call(x, [(0, 0)])
     keys = [(r, q) for r in rows for q in cols]
@@ -60,7 +62,8 @@ def tile_overlap(tile:int, # tile side
 def vae_factor(vae) -> int:
     "Pixels per latent of a diffusers autoencoder."
     if hasattr(vae.config, 'block_out_channels'): return 2 ** (len(vae.config.block_out_channels) - 1)
-    return getattr(vae.config, 'upsampling_scaling_factor', 2) ** (len(vae.config.decoder_block_out_channels) - 1)  # AutoencoderTiny
+    # AutoencoderTiny
+    return getattr(vae.config, 'upsampling_scaling_factor', 2) ** (len(vae.config.decoder_block_out_channels) - 1)
 
 def tiled_vae_decode(vae, z:torch.Tensor, # latents (b, 4, h, w), already divided by the scaling factor
                      tile:int=64, overlap:int=16, kind:str='cosine', batch:int=4) -> torch.Tensor:
@@ -75,7 +78,8 @@ def tiled_vae_encode(vae, x:torch.Tensor, # images (b, 3, H, W) in [-1, 1], H an
                      tile:int=512, overlap:int=64, kind:str='cosine', batch:int=4) -> torch.Tensor:
     "Encode images tile by tile (posterior mean), blending the latents: (b, c, H/f, W/f)."
     f = vae_factor(vae)
-    if x.shape[-1] % f or x.shape[-2] % f: raise RSWError(f"image size {tuple(x.shape[-2:])} is not a multiple of the VAE factor {f}")
+    if x.shape[-1] % f or x.shape[-2] % f:
+        raise RSWError(f"image size {tuple(x.shape[-2:])} is not a multiple of the VAE factor {f}")
     if tile % f or overlap % f: raise RSWError(f"tile and overlap must be multiples of the VAE factor {f}")
     return blend_tiles(lambda t: _encode(vae, t), x, tile, overlap, 1 / f, kind, batch)
 
@@ -85,7 +89,8 @@ def anchor_latents(vae, x:torch.Tensor, # images (b, 3, H, W) in [-1, 1] (e.g. t
                    kind:str='cosine') -> torch.Tensor:
     "UNet-scaled posterior-mean latents of `x` (deterministic): the anchor that a residual-latent diffusion adds back."
     x = x.to(vae.device, vae.dtype); f = vae_factor(vae)
-    z = _encode(vae, x) if tile is None or max(x.shape[-2:]) <= tile else tiled_vae_encode(vae, x, tile, tile_overlap(tile, overlap, f), kind)
+    z = (_encode(vae, x) if tile is None or max(x.shape[-2:]) <= tile
+         else tiled_vae_encode(vae, x, tile, tile_overlap(tile, overlap, f), kind))
     return z * getattr(vae.config, 'scaling_factor', 1.0)
 
 RESIDUAL_DECODES = ('pixel', 'latent')
@@ -97,7 +102,8 @@ def decode_residual(decode, # latents (UNet-scaled) -> images in [-1, 1] (whole 
                     mode:str='pixel') -> torch.Tensor:
     "Image of a latent residual: 'pixel' = anchor + decode(z_anchor + delta) - decode(z_anchor); 'latent' = decode(z_anchor + delta)."
     if mode == 'latent': return decode(z_anchor + delta)
-    if mode == 'pixel': return anchor.to(delta.device, torch.float32) + (decode(z_anchor + delta).float() - decode(z_anchor).float())
+    if mode == 'pixel':
+        return anchor.to(delta.device, torch.float32) + (decode(z_anchor + delta).float() - decode(z_anchor).float())
     raise RSWError(f"residual_decode must be one of {RESIDUAL_DECODES}, got {mode!r}")
 
 # %% ../nbs/80a_tiling.ipynb #c5ef2168
@@ -118,7 +124,9 @@ def tiled_noise_pred(unet_fn, # (z_tile, cond_tile or None) → noise prediction
                      cond:torch.Tensor|None=None, # per-pixel condition on the latent grid (b, k, h, w), tiled alongside
                      tile:int=64, overlap:int=16, kind:str='cosine', batch:int=1) -> torch.Tensor:
     "Blended tiled noise prediction over a large latent."
-    if cond is not None and cond.shape[-2:] != z.shape[-2:]: raise RSWError(f"cond grid {tuple(cond.shape[-2:])} does not match the latent {tuple(z.shape[-2:])}")
+    if cond is not None and cond.shape[-2:] != z.shape[-2:]:
+        raise RSWError(f"cond grid {tuple(cond.shape[-2:])} does not match the latent {tuple(z.shape[-2:])}")
     c = z.shape[1]
     if cond is None: return blend_tiles(lambda t: unet_fn(t, None), z, tile, overlap, 1, kind, batch)
-    return blend_tiles(lambda t: unet_fn(t[:, :c], t[:, c:]), torch.cat([z, cond.to(z.dtype)], 1), tile, overlap, 1, kind, batch)
+    return blend_tiles(lambda t: unet_fn(t[:, :c], t[:, c:]), torch.cat([z, cond.to(z.dtype)], 1), tile, overlap, 1,
+                       kind, batch)

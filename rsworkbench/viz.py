@@ -48,7 +48,10 @@ def comparison_figure(images:dict, # name -> image; all shown at the size of the
         axs[1, i].imshow(a[y:y + s, x:x + s], interpolation='nearest')
         axs[0, i].set_title(k, fontsize=10)
         m = (metrics or {}).get(k)
-        if m: axs[1, i].set_xlabel('  '.join(f'{mk} {mv:.3f}' if isinstance(mv, float) else f'{mk} {mv}' for mk, mv in m.items()), fontsize=8)
+        if m:
+            axs[1, i].set_xlabel(
+                '  '.join(f'{mk} {mv:.3f}' if isinstance(mv, float) else f'{mk} {mv}' for mk, mv in m.items()),
+                fontsize=8)
         for ax in axs[:, i]: ax.set_xticks([]); ax.set_yticks([])
     if title: fig.suptitle(title)
     fig.tight_layout()
@@ -76,7 +79,9 @@ def method_grid(columns:dict, # column name -> list of images (one per row); sma
     "A rows x methods grid of zoomed crops."
     if not columns: raise RSWError("method_grid needs at least one column")
     n = {len(v) for v in columns.values()}
-    if len(n) != 1 or 0 in n: raise RSWError(f"every column needs the same, non-zero number of images; got {[len(v) for v in columns.values()]}")
+    if len(n) != 1 or 0 in n:
+        raise RSWError(
+            f"every column needs the same, non-zero number of images; got {[len(v) for v in columns.values()]}")
     rows = n.pop()
     fig, axs = plt.subplots(rows, len(columns), figsize=(size * len(columns), size * rows + 0.5), squeeze=False)
     for r in range(rows):
@@ -84,7 +89,8 @@ def method_grid(columns:dict, # column name -> list of images (one per row); sma
         H, W = max(a.shape[0] for a in imgs), max(a.shape[1] for a in imgs)
         s = min(crop or min(H, W), H, W); y, x = (H - s) // 2, (W - s) // 2
         for c, (name, a) in enumerate(zip(columns, imgs)):
-            ax = axs[r, c]; ax.imshow(_fit_to(a, H, W)[y:y + s, x:x + s], interpolation='nearest'); ax.set_xticks([]); ax.set_yticks([])
+            ax = axs[r, c]; ax.imshow(_fit_to(a, H, W)[y:y + s, x:x + s], interpolation='nearest'); ax.set_xticks([])
+            ax.set_yticks([])
             if r == 0: ax.set_title(name, fontsize=9)
             lab = (labels or {}).get(name)
             if lab: ax.set_xlabel(lab[r], fontsize=8)

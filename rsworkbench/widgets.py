@@ -42,7 +42,8 @@ def load_image(path, # an RGB raster (8-bit)
     if t.shape[1] == 1: t = t.repeat(1, 3, 1, 1)
     if size is not None:
         y, x = offset
-        if y + size > t.shape[-2] or x + size > t.shape[-1]: raise RSWError(f"crop {size} at {offset} leaves the {tuple(t.shape[-2:])} image")
+        if y + size > t.shape[-2] or x + size > t.shape[-1]:
+            raise RSWError(f"crop {size} at {offset} leaves the {tuple(t.shape[-2:])} image")
         t = t[..., y:y + size, x:x + size]
     return t
 
@@ -78,7 +79,8 @@ def _np_pm1(t, i=0) -> np.ndarray: return _np(from_pm1(t.detach().float().cpu())
 def _up_nearest(t, size) -> torch.Tensor: return F.interpolate(t.float(), size=tuple(size), mode='nearest')
 
 def _panel(ax, a, title, cmap=None, vmin=None, vmax=None):
-    im = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax, interpolation='nearest'); ax.set_title(title, fontsize=8); ax.axis('off')
+    im = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax, interpolation='nearest'); ax.set_title(title, fontsize=8)
+    ax.axis('off')
     return im
 
 def figure_png(fig:Figure, # a matplotlib Figure (pyplot-managed or not)
@@ -102,7 +104,8 @@ class ExplorerFigure(Figure):
     def png(self, dpi:int|None=None) -> bytes:
         "PNG bytes (the figure stays usable)."
         return figure_png(self, dpi, close=False)
-    def __repr__(self): return f'<explorer figure {self.bbox.width:.0f}x{self.bbox.height:.0f} px, {len(self.axes)} axes>'
+    def __repr__(self):
+        return f'<explorer figure {self.bbox.width:.0f}x{self.bbox.height:.0f} px, {len(self.axes)} axes>'
 
 # %% ../nbs/97_widgets.ipynb #d2f91582
 class Redrawer:
@@ -140,7 +143,8 @@ class Redrawer:
                 self.image.value = self.explorer.png(self.dpi)
                 self.error = None; self._say('')
             except Exception as e:
-                self.error = e; self._say(f'<span style="color:#b00020">{html.escape(type(e).__name__)}: {html.escape(str(e))}</span>')
+                self.error = e
+                self._say(f'<span style="color:#b00020">{html.escape(type(e).__name__)}: {html.escape(str(e))}</span>')
             self.renders += 1
 
     @property
@@ -179,7 +183,8 @@ class Explorer:
     def set(self, **kw):
         "Set state attributes (what a control does); returns self."
         for k, v in kw.items():
-            if not hasattr(self, k): raise RSWError(f"{type(self).__name__} has no state {k!r}; controls: {list(self.controls())}")
+            if not hasattr(self, k):
+                raise RSWError(f"{type(self).__name__} has no state {k!r}; controls: {list(self.controls())}")
             setattr(self, k, v)
         return self
 
@@ -229,7 +234,8 @@ class ComparisonSwipe(Explorer):
         for n, y in (srs or {}).items(): self.images[n] = y.float().cpu().clamp(0, 1)
         self.images['HR'] = self.hr
         bad = [n for n, y in self.images.items() if y.shape[-2:] != self.hr.shape[-2:]]
-        if bad: raise RSWError(f"images {bad} are not the HR size {tuple(self.hr.shape[-2:])}; check the scale ({scale})")
+        if bad:
+            raise RSWError(f"images {bad} are not the HR size {tuple(self.hr.shape[-2:])}; check the scale ({scale})")
         self.metric_names = list(metrics)
         rows = {}
         for n, y in self.images.items():
@@ -271,7 +277,8 @@ class ComparisonSwipe(Explorer):
         m = self.metrics.drop(index='HR', errors='ignore')
         x = np.arange(len(m)); w = 0.8 / max(len(m.columns), 1)
         for j, k in enumerate(m.columns):
-            v = m[k].to_numpy(); v = v / np.nanmax(np.abs(v)) if np.isfinite(v).any() and np.nanmax(np.abs(v)) > 0 else v
+            v = m[k].to_numpy()
+            v = v / np.nanmax(np.abs(v)) if np.isfinite(v).any() and np.nanmax(np.abs(v)) > 0 else v
             a1.bar(x + j * w, v, w, label=k)
         a1.set_xticks(x + w * (len(m.columns) - 1) / 2, m.index, fontsize=7, rotation=20); a1.legend(fontsize=7)
         a1.set_title('metrics vs HR (each scaled by its max)', fontsize=8)
@@ -284,7 +291,8 @@ class ComparisonSwipe(Explorer):
                     position=W.FloatSlider(value=self.position, min=0, max=1, step=0.01, description='swipe'))
 
 # %% ../nbs/97_widgets.ipynb #cb822114
-RTDM_DEMO = ('whu_building_1.tif', 64, (128, 128))   # (data/ file, HR crop side, (y, x)): houses, lawn and trees; mixed mask at τ = 0.35
+# (data/ file, HR crop side, (y, x)): houses, lawn and trees; mixed mask at τ = 0.35
+RTDM_DEMO = ('whu_building_1.tif', 64, (128, 128))
 
 class RTDMExplorer(Explorer):
     "LR / PSR / RTDM / live binary mask / latent mask / TA-sampling's per-step update masks / SR, all following τ, morphology, steps and seed."
@@ -307,7 +315,8 @@ class RTDMExplorer(Explorer):
         self.pipe, self.lr, self.hr = pipe.to(get_device(device)), lr.float(), hr
         self.steps, self.seed, self.call_kw = int(steps), int(seed), call_kw
         x = self._x()
-        with torch.no_grad():                                          # what does not depend on the mask: PSR and predicted RTDM, once
+        # what does not depend on the mask: PSR and predicted RTDM, once
+        with torch.no_grad():
             self.psr = pipe.run_psr(x, None)
             pp = next(pipe.predictor.parameters())
             self.predicted = pipe.predictor(x.to(pp), self.psr.to(pp)).float().cpu()
@@ -347,7 +356,9 @@ class RTDMExplorer(Explorer):
     @property
     def rich_fraction(self) -> float: return float(self.mask.mean())
 
-    def _state(self) -> tuple: return (self.source, float(self.tau), int(self.erode), int(self.dilate), bool(self.fill_holes), int(self.min_area), int(self.steps), int(self.seed))
+    def _state(self) -> tuple:
+        return (self.source, float(self.tau), int(self.erode), int(self.dilate), bool(self.fill_holes),
+                int(self.min_area), int(self.steps), int(self.seed))
 
     @property
     def out(self):
@@ -400,7 +411,8 @@ class RTDMExplorer(Explorer):
         m = self.mask[0, 0].numpy()
         ov = psr.copy(); ov[m > 0] = 0.5 * ov[m > 0] + 0.5 * np.array([1., 0, 0])
         _panel(axs[3], ov, f'mask τ={self.tau:.2f}: {m.mean():.0%} rich')
-        _panel(axs[4], self.mask_latent[0, 0].numpy(), f'latent mask {tuple(self.mask_latent.shape[-2:])}', 'gray', 0, 1)
+        _panel(axs[4], self.mask_latent[0, 0].numpy(), f'latent mask {tuple(self.mask_latent.shape[-2:])}', 'gray', 0,
+               1)
         u = self.update_mask(); sk = o.skipped[self.step] if o.skipped else False
         t = self.timesteps[self.step] if self.step < len(self.timesteps) else '?'
         held = [i for i, k in enumerate(o.skipped) if k]
@@ -416,10 +428,12 @@ class RTDMExplorer(Explorer):
                  erode=W.IntSlider(value=self.erode, min=0, max=5, description='erode', **slow),
                  dilate=W.IntSlider(value=self.dilate, min=0, max=5, description='dilate', **slow),
                  fill_holes=W.Checkbox(value=self.fill_holes, description='fill holes'),
-                 min_area=W.IntSlider(value=self.min_area, min=0, max=max(64, 4 * self.min_area), description='min area', **slow),
+                 min_area=W.IntSlider(value=self.min_area, min=0, max=max(64, 4 * self.min_area),
+                                      description='min area', **slow),
                  steps=W.IntSlider(value=self.steps, min=1, max=max(12, self.steps), description='steps', **slow),
                  step=W.IntSlider(value=self.step, min=0, max=max(self.steps - 1, 0), description='show step', **slow))
-        if self.hr is not None: c['source'] = W.Dropdown(options=['predicted', 'reference'], value=self.source, description='RTDM')
+        if self.hr is not None:
+            c['source'] = W.Dropdown(options=['predicted', 'reference'], value=self.source, description='RTDM')
         return c
 
     def actions(self) -> dict: return {'resample': self.resample}
@@ -449,7 +463,8 @@ class UncertaintyExplorer(Explorer):
     def sr_at(self, t:int) -> torch.Tensor:
         "(1, 3, H, W) teacher output in [-1, 1] with every position at timestep `t`."
         t = int(t)
-        if not 0 <= t < self.num_train_timesteps: raise RSWError(f"timestep must lie in [0, {self.num_train_timesteps - 1}], got {t}")
+        if not 0 <= t < self.num_train_timesteps:
+            raise RSWError(f"timestep must lie in [0, {self.num_train_timesteps - 1}], got {t}")
         if t not in self._cache:
             p = self.pipe; q = next(p.unet.parameters())
             up = bicubic_up((self.lr * 2 - 1).to(q.device, q.dtype), p.scale)
@@ -468,8 +483,11 @@ class UncertaintyExplorer(Explorer):
         fig = ExplorerFigure(figsize=(12, 2.8)); axs = fig.subplots(1, 6)
         o = self.out
         _panel(axs[0], _np(self.lr), 'LR')
-        for ax, (n, m, cm) in zip(axs[1:4], [('uncertainty', o.uncertainty, 'viridis'), ('ᾱ*', o.alpha, 'cividis'), ('t*', o.timestep, 'plasma')]):
-            im = _panel(ax, m[0, 0].float().cpu().numpy(), f'{n} [{m.min():.3g}, {m.max():.3g}]', cm); fig.colorbar(im, ax=ax, fraction=0.046)
+        for ax, (n, m, cm) in zip(axs[1:4],
+                                  [('uncertainty', o.uncertainty, 'viridis'), ('ᾱ*', o.alpha, 'cividis'),
+                                   ('t*', o.timestep, 'plasma')]):
+            im = _panel(ax, m[0, 0].float().cpu().numpy(), f'{n} [{m.min():.3g}, {m.max():.3g}]', cm)
+            fig.colorbar(im, ax=ax, fraction=0.046)
         axs[4].hist(o.timestep.flatten().float().cpu().numpy(), bins=20, color='C1')
         if self.override: axs[4].axvline(self.timestep, color='k', ls='--')
         axs[4].set_title('timesteps', fontsize=8); axs[4].tick_params(labelsize=7)
@@ -479,10 +497,12 @@ class UncertaintyExplorer(Explorer):
     def controls(self) -> dict:
         import ipywidgets as W
         return dict(override=W.Checkbox(value=self.override, description='override t'),
-                    timestep=W.IntSlider(value=self.timestep, min=0, max=self.num_train_timesteps - 1, description='timestep', continuous_update=False))
+                    timestep=W.IntSlider(value=self.timestep, min=0, max=self.num_train_timesteps - 1,
+                                         description='timestep', continuous_update=False))
 
 # %% ../nbs/97_widgets.ipynb #8b58153b
-WHU_TILES = ((384, 320), (64, 384), (352, 128), (256, 384))  # (y, x) of the 128 px crops of whu_building_1 with the most buildings (19, 10, 3, 0.5 %)
+# (y, x) of the 128 px crops of whu_building_1 with the most buildings (19, 10, 3, 0.5 %)
+WHU_TILES = ((384, 320), (64, 384), (352, 128), (256, 384))
 
 def whu_tiles(n:int=4, # tiles
               size:int=128, # HR tile side
@@ -490,11 +510,13 @@ def whu_tiles(n:int=4, # tiles
               offsets:tuple|None=None # (y, x) crop corners; default `WHU_TILES` (shifted inside the image for other sizes)
              ) -> tuple:
     "(LR (n, 3, size/scale, ·) in [0, 1], HR (n, 3, size, size), building masks (n, size, size) bool) from data/whu_building_1*.tif."
-    hr, lab = load_image(data_dir()/'whu_building_1.tif'), np.asarray(read_raster(data_dir()/'whu_building_1_label.tif').values)[0] > 0
+    hr, lab = (load_image(data_dir()/'whu_building_1.tif'),
+               np.asarray(read_raster(data_dir()/'whu_building_1_label.tif').values)[0] > 0)
     H, W = hr.shape[-2:]
     if size > min(H, W): raise RSWError(f"whu_building_1 is {H}x{W} px, too small for {size} px tiles")
     offsets = WHU_TILES if offsets is None else offsets
-    if n > len(offsets): raise RSWError(f"{len(offsets)} tile offsets for {n} tiles: pass offsets= with {n} (y, x) corners")
+    if n > len(offsets):
+        raise RSWError(f"{len(offsets)} tile offsets for {n} tiles: pass offsets= with {n} (y, x) corners")
     ij = [(min(y, H - size), min(x, W - size)) for y, x in offsets[:n]]
     hrs = torch.cat([hr[..., i:i + size, j:j + size] for i, j in ij])
     masks = np.stack([lab[i:i + size, j:j + size] for i, j in ij])
@@ -511,7 +533,8 @@ class QGAMBrowser(Explorer):
         pipe = _pipe(pipe, SlimDiffSRPipeline, checkpoint, tiny_student, 'QGAMBrowser', SHIPPED_STUDENT)
         self.pipe, self.lr, self.masks = pipe.to(get_device(device)), lr.float(), masks
         self.out = pipe((self.lr * 2 - 1).to(pipe.device), return_attention=True)
-        if not self.out.attention: raise RSWError("the student returned no QGAM attention maps (does its UNet have QGAM modules?)")
+        if not self.out.attention:
+            raise RSWError("the student returned no QGAM attention maps (does its UNet have QGAM modules?)")
         self.query, self.image, self.module = query, image, module
 
     @property
@@ -531,14 +554,17 @@ class QGAMBrowser(Explorer):
         "Per query: attention mass on buildings over all images, the buildings' area share, lift and the class it tracks."
         if self.masks is None: raise RSWError("tracks() needs masks= (building masks at the SR size)")
         m = torch.as_tensor(np.asarray(self.masks)).bool()
-        if tuple(m.shape[-2:]) != tuple(self.out.sr.shape[-2:]): raise RSWError(f"masks {tuple(m.shape)} must be at the SR size {tuple(self.out.sr.shape[-2:])}")
-        a = F.interpolate(self.out.attention[self.module].float().cpu(), size=m.shape[-2:], mode='bilinear', align_corners=False)
+        if tuple(m.shape[-2:]) != tuple(self.out.sr.shape[-2:]):
+            raise RSWError(f"masks {tuple(m.shape)} must be at the SR size {tuple(self.out.sr.shape[-2:])}")
+        a = F.interpolate(self.out.attention[self.module].float().cpu(), size=m.shape[-2:], mode='bilinear',
+                          align_corners=False)
         a = a / a.sum((-2, -1), keepdim=True)                        # (n, M, H, W), each map sums to 1
         mass = (a * m[:, None]).sum((-2, -1)).mean(0)                 # (M,) mean over images
         area = float(m.float().mean())
         lift = mass / max(area, 1e-8)
-        return pd.DataFrame(dict(query=range(self.n_queries), building_mass=mass.numpy(), building_area=area, lift=lift.numpy(),
-                                 tracks=np.where(lift.numpy() > 1, 'building', 'background'))).set_index('query')
+        return pd.DataFrame(
+            dict(query=range(self.n_queries), building_mass=mass.numpy(), building_area=area, lift=lift.numpy(),
+                 tracks=np.where(lift.numpy() > 1, 'building', 'background'))).set_index('query')
 
     def render(self) -> ExplorerFigure:
         nq = self.n_queries; cols = min(nq, 8); rows = -(-nq // cols)
@@ -547,11 +573,13 @@ class QGAMBrowser(Explorer):
         sr = _np_pm1(self.out.sr, self.image)
         ax = fig.add_subplot(gs[:, 0]); _panel(ax, _np(self.lr, self.image), f'LR (image {self.image})')
         ax = fig.add_subplot(gs[:, 1]); _panel(ax, sr, 'SR + buildings' if self.masks is not None else 'SR')
-        if self.masks is not None: ax.contour(np.asarray(self.masks[self.image]).astype(float), [0.5], colors='c', linewidths=0.6)
+        if self.masks is not None:
+            ax.contour(np.asarray(self.masks[self.image]).astype(float), [0.5], colors='c', linewidths=0.6)
         ax = fig.add_subplot(gs[:, 2]); _panel(ax, sr.mean(-1), '', 'gray')
         ax.imshow(self.attention().numpy(), cmap='jet', alpha=0.55, interpolation='bilinear')
         tr = self.tracks().loc[self.query] if self.masks is not None else None
-        ax.set_title(f'query {self.query} (module {self.module})' + (f'\ntracks {tr.tracks} (lift {tr.lift:.2f})' if tr is not None else ''), fontsize=8)
+        ax.set_title(f'query {self.query} (module {self.module})'
+                     + (f'\ntracks {tr.tracks} (lift {tr.lift:.2f})' if tr is not None else ''), fontsize=8)
         for q in range(nq):
             ax = fig.add_subplot(gs[q // cols, 3 + q % cols])
             _panel(ax, self.out.attention[self.module][self.image, q].float().cpu().numpy(), f'q{q}', 'jet')
@@ -560,9 +588,13 @@ class QGAMBrowser(Explorer):
 
     def controls(self) -> dict:
         import ipywidgets as W
-        return dict(query=W.IntSlider(value=self.query, min=0, max=self.n_queries - 1, description='query', continuous_update=False),
-                    image=W.IntSlider(value=self.image, min=0, max=len(self.lr) - 1, description='image', continuous_update=False),
-                    module=W.IntSlider(value=self.module, min=0, max=self.n_modules - 1, description='QGAM', continuous_update=False))
+        return dict(
+            query=W.IntSlider(value=self.query, min=0, max=self.n_queries - 1, description='query',
+                              continuous_update=False),
+            image=W.IntSlider(value=self.image, min=0, max=len(self.lr) - 1, description='image',
+                              continuous_update=False),
+            module=W.IntSlider(value=self.module, min=0, max=self.n_modules - 1, description='QGAM',
+                               continuous_update=False))
 
 # %% ../nbs/97_widgets.ipynb #5e25a083
 class StyleSampler(Explorer):
@@ -580,7 +612,10 @@ class StyleSampler(Explorer):
             lr, ref0 = bicubic_down(hrs[:1], scale).clamp(0, 1), hrs[:1]
             ref = ref0 if ref is None else ref
             if vmap is None: vmap = mask_to_map(masks[0])
-            if hr_set is None: hr_set = torch.cat([hrs, *[load_image(data_dir()/'demo_naip_rgb.tif', 128, (y, x)) for y in (0, 128) for x in (0, 128)]])
+            if hr_set is None:
+                hr_set = torch.cat(
+                    [hrs,
+                     *[load_image(data_dir()/'demo_naip_rgb.tif', 128, (y, x)) for y in (0, 128) for x in (0, 128)]])
         pipe = _pipe(pipe, SGDMPipeline, checkpoint, tiny_sgdm, 'StyleSampler', SHIPPED_SGDM)
         self.pipe, self.lr, self.ref, self.vmap, self.scale = pipe.to(get_device(device)), lr.float(), ref, vmap, scale
         self.seed, self.style_scale, self.n_samples, self.steps = seed, float(style_scale), n_samples, steps
@@ -611,11 +646,13 @@ class StyleSampler(Explorer):
         if which == 'reference':
             if self.ref_style is None: raise RSWError("no reference image: pass ref=")
             key, style = ('reference',), self.ref_style
-        elif which == 'sample': key, style = ('sample', self.seed, self.style_scale), tuple(v[:1] for v in self.sampled(1))
+        elif which == 'sample':
+            key, style = ('sample', self.seed, self.style_scale), tuple(v[:1] for v in self.sampled(1))
         else: raise RSWError(f"which must be 'sample' or 'reference', got {which!r}")
         if key not in self._cache:
             dev = self.pipe.unet.device
-            self._cache[key] = self.pipe((self.lr * 2 - 1).to(dev), self.scale, self.vmap, style=tuple(v.to(dev) for v in style),
+            self._cache[key] = self.pipe((self.lr * 2 - 1).to(dev), self.scale, self.vmap,
+                                         style=tuple(v.to(dev) for v in style),
                                          num_inference_steps=self.steps, seed=self.seed if which == 'sample' else 0)
         return self._cache[key].images.float().cpu()
 
@@ -643,7 +680,8 @@ class StyleSampler(Explorer):
             ax.scatter(*pr['set'].T, s=14, c='0.5', label='HR set')
             ax.scatter(*pr['samples'].T, s=14, c='C1', label=f'SFlow (seed {self.seed})')
             ax.scatter(*pr['samples'][:1].T, s=60, marker='*', c='C3', label='used')
-            if 'reference' in pr: ax.scatter(*pr['reference'].T, s=50, marker='s', facecolors='none', edgecolors='C0', label='reference')
+            if 'reference' in pr:
+                ax.scatter(*pr['reference'].T, s=50, marker='s', facecolors='none', edgecolors='C0', label='reference')
             ax.legend(fontsize=6); ax.set_title('style PCA', fontsize=8); ax.tick_params(labelsize=6)
         else: axs[4].axis('off')
         fig.tight_layout(); return fig
@@ -651,4 +689,5 @@ class StyleSampler(Explorer):
     def controls(self) -> dict:
         import ipywidgets as W
         return dict(seed=W.IntSlider(value=self.seed, min=0, max=50, description='seed', continuous_update=False),
-                    style_scale=W.FloatSlider(value=self.style_scale, min=0, max=3, step=0.1, description='style scale', continuous_update=False))
+                    style_scale=W.FloatSlider(value=self.style_scale, min=0, max=3, step=0.1, description='style scale',
+                                              continuous_update=False))

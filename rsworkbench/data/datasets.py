@@ -74,13 +74,15 @@ def shared_images(groups:list|None=None, # group names (folders of ../shared/dat
         if fs: out[g] = fs
     return out
 
-NOT_HR = ('sgdm_samples/', 'worldstrat/L')  # in the shared data but not real HR imagery (SGDM outputs; 10 m revisits nearest-upsampled)
+# in the shared data but not real HR imagery (SGDM outputs; 10 m revisits nearest-upsampled)
+NOT_HR = ('sgdm_samples/', 'worldstrat/L')
 
 def bundled_images() -> list[Path]:
     "The image samples shipped in the repo's `data/` (labels left out)."
     return [p for p in list_images(data_dir()) if 'label' not in p.name]
 
-HR_DIRS = ('hr', 'gt', 'high', 'target', 'train_hr', 'test_hr', 'val_hr', 'valid_hr', 'hr_images', 'hr_dataset')  # paired layouts: the HR side
+# paired layouts: the HR side
+HR_DIRS = ('hr', 'gt', 'high', 'target', 'train_hr', 'test_hr', 'val_hr', 'valid_hr', 'hr_images', 'hr_dataset')
 LR_DIRS = ('lr', 'low', 'input', 'train_lr', 'test_lr', 'val_lr', 'valid_lr', 'lr_images', 'lr_dataset')
 _SKIP_PARTS = ('label', 'labels', 'labeltxt', 'mask', 'masks', 'annotations', 'gt_mask')
 LAYOUTS = """a folder of HR images, searched recursively (.tif/.tiff/.png/.jpg/.jpeg; any band count: the RGB bands or the first 3 are used):
@@ -94,7 +96,8 @@ def folder_images(root:str|Path # a dataset folder (see `LAYOUTS`)
     "The HR images of a user's dataset folder: the HR side of a paired layout, else every image, without labels, masks and LR files."
     root = Path(root).expanduser()
     if not root.is_dir(): raise RSWError(f"data folder not found: {root}\nExpected {LAYOUTS}")
-    files = [p for p in list_images(root) if not any(q.lower() in _SKIP_PARTS or 'mask' in q.lower() or 'label' in q.lower()
+    files = [p for p in list_images(root) if
+             not any(q.lower() in _SKIP_PARTS or 'mask' in q.lower() or 'label' in q.lower()
                                                       for q in p.relative_to(root).parts)]
     rel = lambda p: [q.lower() for q in p.relative_to(root).parts]
     hr = [p for p in files if any(q in HR_DIRS for q in rel(p)[:-1]) or p.stem.lower() in ('hr', 'gt')]
@@ -115,8 +118,10 @@ def sr_images(data:str='auto' # 'auto' ('clean' where the test data sits beside 
     if data == 'bundled': return sorted(bundled_images())
     if data in ('clean', 'all'):
         if not shared_data_dir():
-            raise RSWError(f"data={data!r} is the project's test-data folder (../shared/data beside the checkout), which is not here: "
-                           f"use data='bundled' (the repository's data/), data='auto', or data=PATH (a folder of your images)")
+            raise RSWError(
+                f"data={data!r} is the project's test-data folder (../shared/data beside the checkout), which is not "
+                "here: "
+                f"use data='bundled' (the repository's data/), data='auto', or data=PATH (a folder of your images)")
         return sorted(f for fs in shared_images(clean_only=(data == 'clean')).values() for f in fs
                       if not any(x in f.as_posix() for x in NOT_HR))
     if '/' in data or Path(data).expanduser().is_dir(): return folder_images(data)
@@ -164,7 +169,8 @@ def bicubic_down(x:torch.Tensor, # (b, c, h, w) in [0, 1]
                 ) -> torch.Tensor:
     "Antialiased bicubic downscaling, clamped to [0, 1]."
     h, w = x.shape[-2:]
-    return F.interpolate(x, size=(h // scale, w // scale), mode='bicubic', antialias=True, align_corners=False).clamp(0, 1)
+    return F.interpolate(x, size=(h // scale, w // scale), mode='bicubic', antialias=True,
+                         align_corners=False).clamp(0, 1)
 
 def apply_degrader(degrader, # callable or None (bicubic)
                    x:torch.Tensor, # (b, 3, h, w) HR in [0, 1]
@@ -176,7 +182,10 @@ def apply_degrader(degrader, # callable or None (bicubic)
     kw = {k: v for k, v in (('scale', scale), ('seed', seed)) if k in params and v is not None}
     lr = degrader(x, **kw)
     want = (x.shape[0], x.shape[1], x.shape[2] // scale, x.shape[3] // scale)
-    if tuple(lr.shape) != want: raise RSWError(f"degrader {getattr(degrader, '__name__', type(degrader).__name__)} returned shape {tuple(lr.shape)}, expected {want} for scale {scale}")
+    if tuple(lr.shape) != want:
+        raise RSWError(
+            f"degrader {getattr(degrader, '__name__', type(degrader).__name__)} returned shape {tuple(lr.shape)}, "
+            f"expected {want} for scale {scale}")
     return lr
 
 # %% ../../nbs/12_data.datasets.ipynb #05724b3c
@@ -224,11 +233,14 @@ class HRTileDataset(Dataset):
         _check_patch(patch, scale)
         self.files = [Path(f) for f in files]
         if not self.files: raise RSWError("HRTileDataset needs at least one image file")
-        missing = [str(f) for f in self.files + [Path(m) for m in maps or []] + [Path(s) for s in style_refs or []] if not f.exists()]
+        missing = [str(f) for f in self.files + [Path(m) for m in maps or []] + [Path(s) for s in style_refs or []] if
+                   not f.exists()]
         if missing: raise RSWError(f"{len(missing)} file(s) not found, e.g. {missing[:3]}")
-        if maps is not None and len(maps) != len(self.files): raise RSWError(f"maps must align with files: {len(maps)} maps for {len(self.files)} files")
+        if maps is not None and len(maps) != len(self.files):
+            raise RSWError(f"maps must align with files: {len(maps)} maps for {len(self.files)} files")
         self.maps, self.style_refs = maps and [Path(m) for m in maps], style_refs and [Path(s) for s in style_refs]
-        self.patch, self.scale, self.degrader, self.augment, self.spi = patch, scale, degrader, augment, samples_per_image
+        self.patch, self.scale, self.degrader, self.augment, self.spi = (
+            patch, scale, degrader, augment, samples_per_image)
         self.seed, self.lr, self.scale_mode, self.epoch, self._cache = seed, lr, scale_mode, 0, {}
         self.usm_target = usm_target_of(degrader, usm_target)
 
@@ -245,7 +257,9 @@ class HRTileDataset(Dataset):
             if rgb: t = load_rgb(path, self.scale_mode)
             else: t = load_map(path)
             if min(t.shape[-2:]) < self.patch and key[0] != 'style':
-                raise RSWError(f"{path} is {t.shape[-1]}x{t.shape[-2]} px, smaller than the {self.patch} px patch: use a smaller patch")
+                raise RSWError(
+                    f"{path} is {t.shape[-1]}x{t.shape[-2]} px, smaller than the {self.patch} px patch: use a smaller "
+                    "patch")
             self._cache[key] = t
         return self._cache[key]
 
@@ -263,7 +277,9 @@ def __getitem__(self:HRTileDataset, i:int) -> dict:
     ts = [_crop_at(hr, y, x, p)]
     if self.maps:
         m = self._load(('map', fi), self.maps[fi], rgb=False)
-        if m.shape[-2:] != hr.shape[-2:]: raise RSWError(f"map {self.maps[fi]} is {tuple(m.shape[-2:])}, image {self.files[fi]} is {(h, w)}: they must align")
+        if m.shape[-2:] != hr.shape[-2:]:
+            raise RSWError(
+                f"map {self.maps[fi]} is {tuple(m.shape[-2:])}, image {self.files[fi]} is {(h, w)}: they must align")
         ts.append(_crop_at(m, y, x, p))
     if self.augment: ts = _augment(ts, rng)
     if self.usm_target: ts[0] = usm_sharp((ts[0][None] + 1) / 2, **USM)[0] * 2 - 1   # the target (and the LR's source)
@@ -271,7 +287,8 @@ def __getitem__(self:HRTileDataset, i:int) -> dict:
     if self.maps: out['map'] = ts[1].contiguous()
     if self.style_refs:
         si = int(rng.integers(len(self.style_refs))); s = self._load(('style', si), self.style_refs[si])
-        if min(s.shape[-2:]) < p: s = F.interpolate(s[None], size=(p, p), mode='bicubic', antialias=True)[0].clamp(-1, 1)
+        if min(s.shape[-2:]) < p:
+            s = F.interpolate(s[None], size=(p, p), mode='bicubic', antialias=True)[0].clamp(-1, 1)
         sy, sx = int(rng.integers(s.shape[-2] - p + 1)), int(rng.integers(s.shape[-1] - p + 1))
         out['style'] = _crop_at(s, sy, sx, p).contiguous()
     if self.lr:
@@ -292,16 +309,20 @@ class PairedDataset(Dataset):
         lr = {p.stem: p for p in list_images(lr_dir, exts)}; hr = {p.stem: p for p in list_images(hr_dir, exts)}
         no_hr, no_lr = sorted(set(lr) - set(hr)), sorted(set(hr) - set(lr))
         if no_hr or no_lr: raise RSWError(f"unpaired files: {len(no_hr)} LR without HR in {hr_dir} (e.g. {no_hr[:3]}), "
-                                          f"{len(no_lr)} HR without LR in {lr_dir} (e.g. {no_lr[:3]}); names must match by stem")
+                                          f"{len(no_lr)} HR without LR in {lr_dir} (e.g. {no_lr[:3]}); names must "
+                                          "match by stem")
         if not lr: raise RSWError(f"no images in {lr_dir}")
         if patch is not None: _check_patch(patch, scale)
         self.pairs = [(lr[k], hr[k]) for k in sorted(lr)]
         for l, h in self.pairs:
             (lh, lw), (hh, hw) = _size(l), _size(h)
             if (hh, hw) != (lh * scale, lw * scale):
-                raise RSWError(f"size mismatch: HR {h.name} is {hw}x{hh}, LR {l.name} is {lw}x{lh}; expected HR = LR x {scale} = {lw * scale}x{lh * scale}")
+                raise RSWError(
+                    f"size mismatch: HR {h.name} is {hw}x{hh}, LR {l.name} is {lw}x{lh}; expected HR = LR x {scale} = "
+                    f"{lw * scale}x{lh * scale}")
             if patch and min(hh, hw) < patch: raise RSWError(f"{h} ({hw}x{hh}) is smaller than the {patch} px patch")
-        self.scale, self.patch, self.augment, self.seed, self.scale_mode, self.epoch, self._cache = scale, patch, augment, seed, scale_mode, 0, {}
+        self.scale, self.patch, self.augment, self.seed, self.scale_mode, self.epoch, self._cache = (
+            scale, patch, augment, seed, scale_mode, 0, {})
 
     def __len__(self): return len(self.pairs)
     def set_epoch(self, epoch:int): self.epoch = epoch
@@ -329,5 +350,6 @@ def batch_at(ds, # a dataset of dicts (e.g. HRTileDataset)
         k = step * batch + j
         if hasattr(ds, 'set_epoch'): ds.set_epoch(k // len(ds))
         items.append(ds[k % len(ds)])
-    return {key: torch.stack([it[key] for it in items]) if isinstance(items[0][key], torch.Tensor) else [it[key] for it in items]
+    return {key: torch.stack([it[key] for it in items]) if isinstance(items[0][key], torch.Tensor)
+            else [it[key] for it in items]
             for key in items[0]}

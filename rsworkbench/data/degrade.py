@@ -145,7 +145,8 @@ def random_mixed_kernels(n:int, # number of kernels (batch size)
     if use_sinc.any(): k = torch.where(use_sinc.view(-1, 1, 1), sinc_kernel(pad_to, cut), k)
     k = _mask_to_size(k, sizes)
     if not return_info: return k
-    return k, dict(size=sizes, kind=[('sinc' if s else KERNEL_TYPES[i]) for i, s in zip(kind.tolist(), use_sinc.tolist())],
+    return k, dict(size=sizes,
+                   kind=[('sinc' if s else KERNEL_TYPES[i]) for i, s in zip(kind.tolist(), use_sinc.tolist())],
                    sigma_x=sx, sigma_y=sy, theta=th)
 
 # %% ../../nbs/11_data.degrade.ipynb #04236563
@@ -242,7 +243,8 @@ JPEG_Y_TABLE = torch.tensor([
     [14, 17, 22, 29, 51, 87, 80, 62], [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
     [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]], dtype=torch.float32)
 JPEG_C_TABLE = torch.full((8, 8), 99.)
-JPEG_C_TABLE[:4, :4] = torch.tensor([[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]], dtype=torch.float32)
+JPEG_C_TABLE[:4, :4] = torch.tensor([[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]],
+                                    dtype=torch.float32)
 _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _YCC2RGB = torch.tensor([[1., 0., 1.402], [1., -0.344136, -0.714136], [1., 1.772, 0.]])
 
@@ -298,7 +300,8 @@ def bicubic_down(x:torch.Tensor, # (b, c, h, w)
     h, w = x.shape[-2:]
     if int(scale) != scale or scale < 1: raise RSWError(f"bicubic_down: scale must be a positive integer, got {scale}")
     if h // scale < 1 or w // scale < 1: raise RSWError(f"bicubic_down: a {h}x{w} image is too small for {scale}x")
-    return F.interpolate(x, size=(h // int(scale), w // int(scale)), mode='bicubic', antialias=True, align_corners=False)
+    return F.interpolate(x, size=(h // int(scale), w // int(scale)), mode='bicubic', antialias=True,
+                         align_corners=False)
 
 def bicubic_up(x:torch.Tensor, # (b, c, h, w)
                scale:float, # factor; output is (round(h*scale), round(w*scale))
@@ -344,7 +347,8 @@ def blur_sep(x:torch.Tensor, # (b, c, h, w)
     if max(h, w) <= 1024:   # banded matrices: the same sums, several times faster than a 1-channel conv on the CPU
         return blur_matrix(h, g, x.device, x.dtype) @ x @ blur_matrix(w, g, x.device, x.dtype).T
     g = g.to(x)
-    xp = x[..., _reflect_index(h, p, x.device), :][..., _reflect_index(w, p, x.device)].reshape(b * c, 1, h + 2 * p, w + 2 * p)
+    xp = x[..., _reflect_index(h, p, x.device), :][..., _reflect_index(w, p, x.device)].reshape(
+        b * c, 1, h + 2 * p, w + 2 * p)
     return F.conv2d(F.conv2d(xp, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1)).view(b, c, h, w)
 
 USM = dict(weight=0.5, radius=50, threshold=10.)   # BasicSR USMSharp / Real-ESRGAN defaults
@@ -400,29 +404,39 @@ class DegradationConfig:
     final_sinc_prob: float = 0.8
     resize_modes: tuple = ('area', 'bilinear', 'bicubic')
     quantize: bool = True              # round the output to 8-bit levels (Real-ESRGAN does)
-    usm_target: bool|None = None       # training pairs: USM-sharpen the HR (target and degradation source) as Real-ESRGAN; None: on for 'realesrgan', off for 'bicubic'
+    # training pairs: USM-sharpen the HR (target and degradation source) as Real-ESRGAN; None: on for 'realesrgan', off
+    # for 'bicubic'
+    usm_target: bool|None = None
 
     def validate(self) -> 'DegradationConfig':
         "Check kinds, probabilities and ranges; raise `RSWError` naming the field."
-        if self.kind not in ('realesrgan', 'bicubic'): raise RSWError(f"DegradationConfig.kind must be 'realesrgan' or 'bicubic', got {self.kind!r}")
+        if self.kind not in ('realesrgan', 'bicubic'):
+            raise RSWError(f"DegradationConfig.kind must be 'realesrgan' or 'bicubic', got {self.kind!r}")
         for n in ('kernel_prob', 'kernel_prob2', 'resize_prob', 'resize_prob2'):
             p = getattr(self, n)
-            if abs(sum(p) - 1) > 1e-6 or min(p) < 0: raise RSWError(f"DegradationConfig.{n} must be non-negative and sum to 1, got {p}")
+            if abs(sum(p) - 1) > 1e-6 or min(p) < 0:
+                raise RSWError(f"DegradationConfig.{n} must be non-negative and sum to 1, got {p}")
         for n, v in asdict(self).items():
-            if n.endswith(('range', 'range2', 'sigma', 'sigma2')) and not v[0] <= v[1]: raise RSWError(f"DegradationConfig.{n}: low > high in {v}")
+            if n.endswith(('range', 'range2', 'sigma', 'sigma2')) and not v[0] <= v[1]:
+                raise RSWError(f"DegradationConfig.{n}: low > high in {v}")
         for n in ('kernel_size_range', 'kernel_size_range2'):
             lo, hi = getattr(self, n)
-            if lo % 2 == 0 or hi % 2 == 0 or lo < 1 or hi > 21: raise RSWError(f"DegradationConfig.{n} must hold odd sizes within 1..21, got {(lo, hi)}")
+            if lo % 2 == 0 or hi % 2 == 0 or lo < 1 or hi > 21:
+                raise RSWError(f"DegradationConfig.{n} must hold odd sizes within 1..21, got {(lo, hi)}")
         return self
 
 # %% ../../nbs/11_data.degrade.ipynb #8d4e8ef9
 PRESETS = {
     'realesrgan': DegradationConfig(),
-    'slimdiffsr': DegradationConfig(resize_range=(0.3, 1.5), noise_range=(1., 15.), poisson_scale_range=(0.05, 2.), jpeg_range=(60., 95.),
-                                    blur_sigma=(0.2, 1.5), second_blur_prob=0.5, kernel_size_range2=(7, 11), blur_sigma2=(0.2, 1.0),
+    'slimdiffsr': DegradationConfig(resize_range=(0.3, 1.5), noise_range=(1., 15.), poisson_scale_range=(0.05, 2.),
+                                    jpeg_range=(60., 95.),
+                                    blur_sigma=(0.2, 1.5), second_blur_prob=0.5, kernel_size_range2=(7, 11),
+                                    blur_sigma2=(0.2, 1.0),
                                     resize_range2=(0.6, 1.2), noise_range2=(1., 12.), jpeg_range2=(60., 100.)),
-    'osediff': DegradationConfig(blur_sigma=(0.2, 4.), blur_sigma2=(0.2, 2.), noise_range=(1., 35.), noise_range2=(1., 30.),
-                                 poisson_scale_range=(0.05, 3.5), poisson_scale_range2=(0.05, 3.), jpeg_range=(25., 95.), jpeg_range2=(25., 95.)),
+    'osediff': DegradationConfig(blur_sigma=(0.2, 4.), blur_sigma2=(0.2, 2.), noise_range=(1., 35.),
+                                 noise_range2=(1., 30.),
+                                 poisson_scale_range=(0.05, 3.5), poisson_scale_range2=(0.05, 3.),
+                                 jpeg_range=(25., 95.), jpeg_range2=(25., 95.)),
     'bicubic': DegradationConfig(kind='bicubic'),
 }
 
@@ -431,7 +445,8 @@ def _rngs(x, generator, seed, fallback):
     "A CPU generator for small parameters and one on x's device for pixel noise."
     if generator is None: generator = torch.Generator().manual_seed(int(seed)) if seed is not None else fallback
     if generator.device.type != 'cpu':
-        gc = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))
+        gc = torch.Generator().manual_seed(
+            int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))
     else: gc = generator
     if x.device.type == 'cpu': return gc, gc
     if generator.device == x.device: return gc, generator
@@ -452,7 +467,8 @@ def random_resize(x:torch.Tensor, # (b, c, h, w)
                  ) -> torch.Tensor:
     "Resize the whole batch by one random factor and mode, as Real-ESRGAN (output size int(base·factor))."
     kind = _choice(generator, ('up', 'down', 'keep'), probs)
-    s = 1. if kind == 'keep' else float(_uniform(1, *((1., scale_range[1]) if kind == 'up' else (scale_range[0], 1.)), generator))
+    s = (1. if kind == 'keep'
+         else float(_uniform(1, *((1., scale_range[1]) if kind == 'up' else (scale_range[0], 1.)), generator)))
     bh, bw = base or x.shape[-2:]
     size = (max(1, int(bh * s)), max(1, int(bw * s)))
     mode = _choice(generator, modes)
@@ -466,7 +482,10 @@ class Degrader:
                  seed:int|None=None, # seeds the degrader's own generator (used when a call passes neither generator nor seed)
                 ):
         if isinstance(config, str):
-            if config not in PRESETS: raise RSWError(f"Unknown degradation preset {config!r}; choose one of {sorted(PRESETS)} or pass a DegradationConfig")
+            if config not in PRESETS:
+                raise RSWError(
+                    f"Unknown degradation preset {config!r}; choose one of {sorted(PRESETS)} or pass a "
+                    "DegradationConfig")
             config = PRESETS[config]
         self.config, self.scale = replace(config).validate(), int(scale)
         if self.scale < 1: raise RSWError(f"Degrader: scale must be a positive integer, got {scale}")
@@ -494,9 +513,13 @@ class Degrader:
                  seed:int|None=None, # used when no generator is given
                 ) -> torch.Tensor:
         "Degrade a batch: (b, 3, h, w) → (b, 3, h/scale, w/scale), in [0, 1]."
-        if hr.ndim != 4 or hr.shape[1] != 3: raise RSWError(f"Degrader expects a (b, 3, h, w) RGB batch, got shape {tuple(hr.shape)}")
+        if hr.ndim != 4 or hr.shape[1] != 3:
+            raise RSWError(f"Degrader expects a (b, 3, h, w) RGB batch, got shape {tuple(hr.shape)}")
         h, w = hr.shape[-2:]
-        if h % self.scale or w % self.scale: raise RSWError(f"Degrader: image size {h}x{w} is not divisible by scale {self.scale}; crop it to a multiple of {self.scale}")
+        if h % self.scale or w % self.scale:
+            raise RSWError(
+                f"Degrader: image size {h}x{w} is not divisible by scale {self.scale}; crop it to a multiple of "
+                f"{self.scale}")
         x = hr.float()
         if self.config.kind == 'bicubic': out = bicubic_down(x, self.scale).clamp(0, 1)
         else: out = self._realesrgan(x, *_rngs(x, generator, seed, self.generator))
@@ -513,8 +536,10 @@ class Degrader:
 
     def _realesrgan(self, x, gc, gd):
         c, (b, _, h, w), dev = self.config, x.shape, x.device
-        k1 = random_mixed_kernels(b, c.kernel_prob, c.blur_sigma, c.betag_range, c.betap_range, c.kernel_size_range, c.sinc_prob, generator=gc)
-        k2 = random_mixed_kernels(b, c.kernel_prob2, c.blur_sigma2, c.betag_range2, c.betap_range2, c.kernel_size_range2, c.sinc_prob2, generator=gc)
+        k1 = random_mixed_kernels(b, c.kernel_prob, c.blur_sigma, c.betag_range, c.betap_range, c.kernel_size_range,
+                                  c.sinc_prob, generator=gc)
+        k2 = random_mixed_kernels(b, c.kernel_prob2, c.blur_sigma2, c.betag_range2, c.betap_range2,
+                                  c.kernel_size_range2, c.sinc_prob2, generator=gc)
         ks = random_sinc_kernels(b, c.final_sinc_prob, generator=gc)
         k1, k2, ks = (trim_kernels(k).to(dev) for k in (k1, k2, ks))
         lr_size = (h // self.scale, w // self.scale)
@@ -526,9 +551,11 @@ class Degrader:
         # second order
         if _rand(gc) < c.second_blur_prob: out = filter2d(out, k2)
         out = random_resize(out, c.resize_prob2, c.resize_range2, c.resize_modes, base=lr_size, generator=gc)
-        out = self._noise(out, c.gaussian_noise_prob2, c.noise_range2, c.poisson_scale_range2, c.gray_noise_prob2, gc, gd)
+        out = self._noise(out, c.gaussian_noise_prob2, c.noise_range2, c.poisson_scale_range2, c.gray_noise_prob2, gc,
+                          gd)
         mode = _choice(gc, c.resize_modes)
-        back = lambda t: F.interpolate(t, size=lr_size, mode=mode, **({} if mode == 'area' else dict(align_corners=False)))
+        back = lambda t: F.interpolate(t, size=lr_size, mode=mode,
+                                       **({} if mode == 'area' else dict(align_corners=False)))
         if _rand(gc) < 0.5: out = self._jpeg(filter2d(back(out), ks), c.jpeg_range2, gc)   # resize + sinc, then JPEG
         else: out = filter2d(back(self._jpeg(out, c.jpeg_range2, gc)), ks)                  # JPEG, then resize + sinc
         return out.clamp(0, 1)

@@ -46,7 +46,8 @@ def _check_bands(bands, n, path):
     if bands is None: return list(range(1, n + 1))
     bands = [int(b) for b in ([bands] if np.isscalar(bands) else bands)]
     bad = [b for b in bands if not 1 <= b <= n]
-    if bad or not bands: raise RSWError(f"band index {bad or bands} out of range for {path}: it has {n} band(s), numbered 1..{n}")
+    if bad or not bands:
+        raise RSWError(f"band index {bad or bands} out of range for {path}: it has {n} band(s), numbered 1..{n}")
     return bands
 
 def _make_da(arr, path, bands, crs=None, transform=None, nodata=None) -> xr.DataArray:
@@ -60,7 +61,8 @@ def _make_da(arr, path, bands, crs=None, transform=None, nodata=None) -> xr.Data
     if geo:
         da = da.rio.write_crs(crs).rio.write_transform(Affine(*t))
         if nodata is not None: da = da.rio.write_nodata(nodata)
-    da.attrs.update(crs=crs.to_wkt() if geo else None, transform=t, nodata=None if nodata is None else float(nodata), path=str(path))
+    da.attrs.update(crs=crs.to_wkt() if geo else None, transform=t, nodata=None if nodata is None else float(nodata),
+                    path=str(path))
     return da
 
 # %% ../../nbs/10_data.io.ipynb #0365eb88
@@ -68,10 +70,13 @@ HAVE_GEO = rasterio is not None
 
 def require_geo(what:str):
     "Raise a clear error when the geo stack is missing and `what` needs it."
-    if not HAVE_GEO: raise RSWError(f"{what} needs rasterio (the geo stack: pip install rasterio rioxarray pyproj); this Python has none")
+    if not HAVE_GEO:
+        raise RSWError(
+            f"{what} needs rasterio (the geo stack: pip install rasterio rioxarray pyproj); this Python has none")
 
 def _cannot_read(p, e) -> RSWError:
-    return RSWError(f"cannot read {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__} (corrupt or not a raster?)")
+    return RSWError(
+        f"cannot read {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__} (corrupt or not a raster?)")
 
 def _read_plain(p:Path) -> tuple:
     "(c, h, w) array and nodata of an image without GDAL: TIFF through tifffile (Pillow for what it cannot decode), others through Pillow."
@@ -79,13 +84,18 @@ def _read_plain(p:Path) -> tuple:
         import tifffile
         try:
             with tifffile.TiffFile(p) as tf, warnings.catch_warnings():
-                warnings.simplefilter('ignore'); pg = tf.pages[0]; a = pg.asarray()   # page 0: the full resolution (later pages are overviews)
-                nd = pg.tags.get('GDAL_NODATA'); nodata = float(str(nd.value).strip('\x00 ')) if nd is not None else None
+                # page 0: the full resolution (later pages are overviews)
+                warnings.simplefilter('ignore'); pg = tf.pages[0]; a = pg.asarray()
+                nd = pg.tags.get('GDAL_NODATA')
+                nodata = float(str(nd.value).strip('\x00 ')) if nd is not None else None
                 photometric, bits, planar = int(pg.photometric), int(pg.bitspersample), int(pg.planarconfig)
             if a.dtype == bool: a = a.astype(np.uint8)
-            a = a[None] if a.ndim == 2 else (np.moveaxis(a, -1, 0) if planar == 1 else a)   # planar 1: (h, w, c) interleaved
-            if photometric == 0: a = (2 ** bits - 1 - a.astype(np.int64)).astype(a.dtype)  # MinIsWhite: flip, as read_raster does with GDAL
-            if nodata is not None and a.dtype.kind in 'iu' and not (nodata == int(nodata) and np.iinfo(a.dtype).min <= nodata <= np.iinfo(a.dtype).max):
+            # planar 1: (h, w, c) interleaved
+            a = a[None] if a.ndim == 2 else (np.moveaxis(a, -1, 0) if planar == 1 else a)
+            # MinIsWhite: flip, as read_raster does with GDAL
+            if photometric == 0: a = (2 ** bits - 1 - a.astype(np.int64)).astype(a.dtype)
+            if nodata is not None and a.dtype.kind in 'iu' and not (
+                nodata == int(nodata) and np.iinfo(a.dtype).min <= nodata <= np.iinfo(a.dtype).max):
                 nodata = None  # as GDAL: a nodata value the dtype cannot hold is ignored
             return a, nodata
         except ValueError: pass   # a compression tifffile needs imagecodecs for
@@ -130,8 +140,10 @@ def read_raster(path, # PNG/JPG/WebP/TIFF/GeoTIFF/COG, or a Sentinel-2 `.mat`
             with rasterio.open(p) as src:
                 bands = _check_bands(bands, src.count, p)
                 arr, crs, t, nodata = src.read(bands), src.crs, src.transform, src.nodata
-                if src.tags(ns='IMAGE_STRUCTURE').get('MINISWHITE') == 'YES':  # TIFF photometric 0: 0 is white, so flip to "larger is brighter"
-                    arr = (2 ** int(src.tags(1, ns='IMAGE_STRUCTURE').get('NBITS', 8 * arr.dtype.itemsize)) - 1 - arr).astype(arr.dtype)
+                # TIFF photometric 0: 0 is white, so flip to "larger is brighter"
+                if src.tags(ns='IMAGE_STRUCTURE').get('MINISWHITE') == 'YES':
+                    arr = (2 ** int(src.tags(1, ns='IMAGE_STRUCTURE').get('NBITS', 8 * arr.dtype.itemsize)) - 1
+                           - arr).astype(arr.dtype)
     except RSWError: raise
     except Exception as e: raise _cannot_read(p, e) from e
     return _make_da(arr, p, bands, crs=crs, transform=t, nodata=nodata)
@@ -176,7 +188,8 @@ def _scale_range(a, ok, mode, lo, hi, pct):
     if mode == 'auto': mode = 'dtype' if a.dtype.kind in 'ui' else 'minmax'
     v = a[ok] if mode != 'dtype' else None
     if mode == 'dtype':
-        if a.dtype.kind not in 'uib': raise RSWError(f"mode 'dtype' needs an integer raster, got {a.dtype}; use 'minmax', 'percentile' or lo/hi")
+        if a.dtype.kind not in 'uib':
+            raise RSWError(f"mode 'dtype' needs an integer raster, got {a.dtype}; use 'minmax', 'percentile' or lo/hi")
         if a.dtype == bool: return 0., 1., mode
         ii = np.iinfo(a.dtype); return float(ii.min if ii.min < 0 else 0), float(ii.max), mode
     if v is None or v.size == 0: raise RSWError("cannot scale a raster without any valid pixel (all NaN or nodata)")
@@ -226,8 +239,9 @@ def from_model_range(t:torch.Tensor, # (1, c, h, w) or (c, h, w) in [-1, 1]
     return out
 
 # %% ../../nbs/10_data.io.ipynb #a047d8e2
-STRETCH_HELP = ("'auto' (default: 8-bit by its dtype, anything else by its own valid min..max over all bands; no value clipped), "
-                "'dtype', 'minmax', or percentiles 'LO,HI' (e.g. 2,98: per band, values outside are clipped)")
+STRETCH_HELP = (
+    "'auto' (default: 8-bit by its dtype, anything else by its own valid min..max over all bands; no value clipped), "
+    "'dtype', 'minmax', or percentiles 'LO,HI' (e.g. 2,98: per band, values outside are clipped)")
 
 def parse_stretch(stretch # None/'auto', 'dtype', 'minmax', 'LO,HI' or (lo, hi) percentiles
                  ) -> str|tuple:
@@ -256,7 +270,8 @@ def band_range(a:np.ndarray, # (c, h, w) raster values
     "Per-band (min, max) of the valid finite values, and how many valid pixels there are (min/max NaN for none)."
     v = a[:, ~invalid]
     if v.dtype.kind == 'f': v = np.where(np.isfinite(v), v, np.nan)
-    if v.shape[1] == 0 or (v.dtype.kind == 'f' and np.isnan(v).all()): return np.full(len(a), np.nan), np.full(len(a), np.nan), 0
+    if v.shape[1] == 0 or (v.dtype.kind == 'f' and np.isnan(v).all()):
+        return np.full(len(a), np.nan), np.full(len(a), np.nan), 0
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # an all-NaN band
         return np.nanmin(v, 1).astype(np.float64), np.nanmax(v, 1).astype(np.float64), int(v.shape[1])
@@ -270,7 +285,8 @@ def stretch_bounds(stretch, # see `parse_stretch`
     "Per-band (lo, hi): input value lo -> -1, hi -> +1 in model range."
     st, dt, c = parse_stretch(stretch), np.dtype(dtype), len(vmin)
     if st == 'dtype' or (st == 'auto' and dt == np.uint8):
-        if dt.kind not in 'ui': raise RSWError(f"stretch 'dtype' needs an integer raster, this one is {dt}: use 'auto' or 'minmax'")
+        if dt.kind not in 'ui':
+            raise RSWError(f"stretch 'dtype' needs an integer raster, this one is {dt}: use 'auto' or 'minmax'")
         i = np.iinfo(dt); lo, hi = np.full(c, float(i.min)), np.full(c, float(i.max))
     elif st in ('auto', 'minmax'):
         lo, hi = np.full(c, np.nanmin(vmin)), np.full(c, np.nanmax(vmax))
@@ -289,7 +305,8 @@ def stretch_tags(stretch, lo, hi) -> dict:
     st = parse_stretch(stretch)
     return dict(RSW_STRETCH=st if isinstance(st, str) else f'percentiles {st[0]:g},{st[1]:g}',
                 RSW_STRETCH_LO=','.join(f'{v:.10g}' for v in lo), RSW_STRETCH_HI=','.join(f'{v:.10g}' for v in hi),
-                RSW_STRETCH_CLIPS='yes: values outside LO..HI were clipped' if stretch_clips(st) else 'no: the input range is kept')
+                RSW_STRETCH_CLIPS='yes: values outside LO..HI were clipped' if stretch_clips(st)
+                else 'no: the input range is kept')
 
 # %% ../../nbs/10_data.io.ipynb #deb44d6b
 def to_model_bands(a:np.ndarray, # (c, h, w) raster values
@@ -314,7 +331,8 @@ def keep_off_nodata(a:np.ndarray, # output values (c, h, w), changed in place
     if not hit.any(): return a
     if a.dtype.kind in 'ui':
         i = np.iinfo(a.dtype); a[hit] = nodata + 1 if nodata < i.max else nodata - 1
-    else: a[hit] = np.nextafter(a.dtype.type(nodata), a.dtype.type(np.inf if nodata < np.finfo(a.dtype).max else -np.inf))
+    else:
+        a[hit] = np.nextafter(a.dtype.type(nodata), a.dtype.type(np.inf if nodata < np.finfo(a.dtype).max else -np.inf))
     return a
 
 def from_model_bands(y, # (c, h, w) tensor or array in [-1, 1]
@@ -326,8 +344,10 @@ def from_model_bands(y, # (c, h, w) tensor or array in [-1, 1]
     "Back to raster values in `dtype`: the exact inverse of `to_model_bands` (rounded and range-checked for integers); valid values never equal nodata."
     dt = np.dtype(dtype)
     y = y.detach().float().cpu().numpy() if torch.is_tensor(y) else np.asarray(y, np.float32)
-    a = y.astype(np.float64 if dt.itemsize > 4 or (dt.kind in 'iu' and dt.itemsize == 4) else np.float32)  # one copy; in place from here
-    np.clip(a, -1, 1, out=a); a += 1; a *= ((np.asarray(hi) - np.asarray(lo)) / 2)[:, None, None]; a += np.asarray(lo)[:, None, None]
+    # one copy; in place from here
+    a = y.astype(np.float64 if dt.itemsize > 4 or (dt.kind in 'iu' and dt.itemsize == 4) else np.float32)
+    np.clip(a, -1, 1, out=a); a += 1; a *= ((np.asarray(hi) - np.asarray(lo)) / 2)[:, None, None]
+    a += np.asarray(lo)[:, None, None]
     if dt.kind in 'ui':
         i = np.iinfo(dt); a = np.clip(np.rint(a, out=a), i.min, i.max, out=a)
     a = keep_off_nodata(a.astype(dt), nodata)
@@ -354,8 +374,10 @@ def output_lock(path # the output file (or folder) to write
     path = Path(path); lp = path.with_name(path.name + '.lock')
     lp.parent.mkdir(parents=True, exist_ok=True)
     me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%dT%H:%M:%S'))
-    busy = lambda o: RSWError(f"{path} is being written by another process (pid {o.get('pid', '?')} on {o.get('host', '?')}, since {o.get('started', '?')}): "
-                              f"wait for it to finish or write another output; if no such process runs, delete {lp}")
+    busy = lambda o: RSWError(
+        f"{path} is being written by another process (pid {o.get('pid', '?')} on {o.get('host', '?')}, since "
+        f"{o.get('started', '?')}): "
+        f"wait for it to finish or write another output; if no such process runs, delete {lp}")
     for _ in range(20):
         if fcntl is None:
             try: fd = os.open(lp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
@@ -376,7 +398,9 @@ def output_lock(path # the output file (or folder) to write
         break
     else: raise RSWError(f"could not lock {lp}: it keeps changing; is another writer starting and stopping?")
     if prev.get('pid') is not None:
-        warnings.warn(f"took over a stale lock on {path} left by process {prev.get('pid')} on {prev.get('host', '?')} (since {prev.get('started', '?')}), which no longer holds it")
+        warnings.warn(
+            f"took over a stale lock on {path} left by process {prev.get('pid')} on {prev.get('host', '?')} (since "
+            f"{prev.get('started', '?')}), which no longer holds it")
     os.ftruncate(fd, 0); os.lseek(fd, 0, 0); os.write(fd, json.dumps(me).encode()); os.fsync(fd)
     try: yield lp
     finally:
@@ -389,7 +413,8 @@ def clean_leftovers(path # the output whose temporaries to remove (hold its `out
     path = Path(path)
     if not path.parent.is_dir(): return []
     r = '?' * 8  # mkstemp's random part
-    pats = [f'.{path.stem}.{r}{path.suffix}.part', f'.{path.stem}.{r}{path.suffix}.part.*', f'.{path.stem}.partial.{r}.json.part']
+    pats = [f'.{path.stem}.{r}{path.suffix}.part', f'.{path.stem}.{r}{path.suffix}.part.*',
+            f'.{path.stem}.partial.{r}.json.part']
     gone = sorted({p for pat in pats for p in path.parent.glob(pat) if p.is_file()})
     for p in gone: p.unlink(missing_ok=True)
     return gone
@@ -465,16 +490,21 @@ def write_png(path, # output .png
              ) -> Path:
     "Write an 8/16-bit PNG (grey, RGB or RGBA) atomically."
     a = _as_chw(array)
-    if a.dtype not in (np.uint8, np.uint16): raise RSWError(f"PNG takes uint8 or uint16, got {a.dtype}: scale with from_model_range or pass a GeoTIFF path")
-    if a.shape[0] not in (1, 3, 4): raise RSWError(f"PNG takes 1, 3 or 4 bands, got {a.shape[0]}: select bands first (e.g. to_rgb)")
+    if a.dtype not in (np.uint8, np.uint16):
+        raise RSWError(f"PNG takes uint8 or uint16, got {a.dtype}: scale with from_model_range or pass a GeoTIFF path")
+    if a.shape[0] not in (1, 3, 4):
+        raise RSWError(f"PNG takes 1, 3 or 4 bands, got {a.shape[0]}: select bands first (e.g. to_rgb)")
     if not HAVE_GEO:  # Pillow: 8-bit grey/RGB/RGBA and 16-bit grey
         if a.dtype == np.uint16 and a.shape[0] != 1: require_geo('a 16-bit PNG with 3 or 4 bands')
         from PIL import Image
-        with atomic_path(path) as tmp: Image.fromarray(a[0] if a.shape[0] == 1 else np.ascontiguousarray(a.transpose(1, 2, 0))).save(tmp, format='PNG')
+        with atomic_path(path) as tmp:
+            Image.fromarray(a[0] if a.shape[0] == 1
+                            else np.ascontiguousarray(a.transpose(1, 2, 0))).save(tmp, format='PNG')
         return Path(path)
     with atomic_path(path) as tmp, rasterio.Env(GDAL_PAM_ENABLED='NO'), warnings.catch_warnings():
         warnings.simplefilter('ignore', NotGeoreferencedWarning)
-        with rasterio.open(tmp, 'w', driver='PNG', width=a.shape[2], height=a.shape[1], count=a.shape[0], dtype=a.dtype.name) as dst:
+        with rasterio.open(tmp, 'w', driver='PNG', width=a.shape[2], height=a.shape[1], count=a.shape[0],
+                           dtype=a.dtype.name) as dst:
             dst.write(a)
     return Path(path)
 
@@ -492,9 +522,12 @@ def write_image(path, # output path; the suffix picks the format (.tif/.tiff, .p
     if ext in ('.jpg', '.jpeg', '.webp'):
         from PIL import Image
         a = _as_chw(array)
-        if a.dtype != np.uint8 or a.shape[0] not in (1, 3): raise RSWError(f"{ext} takes 1 or 3 uint8 bands, got {a.shape[0]} x {a.dtype}; use .tif or .png")
+        if a.dtype != np.uint8 or a.shape[0] not in (1, 3):
+            raise RSWError(f"{ext} takes 1 or 3 uint8 bands, got {a.shape[0]} x {a.dtype}; use .tif or .png")
         with atomic_path(path) as tmp:
-            Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)).save(tmp, format='JPEG' if ext != '.webp' else 'WEBP', quality=95)
+            Image.fromarray(a[0] if a.shape[0] == 1
+                            else a.transpose(1, 2, 0)).save(tmp, format='JPEG' if ext != '.webp' else 'WEBP',
+                                                            quality=95)
         return Path(path)
     raise RSWError(f"cannot write {path}: unsupported extension {ext!r}; use .tif, .png, .jpg or .webp")
 
@@ -505,7 +538,9 @@ def ensure_bands(da:xr.DataArray, # raster (band, y, x)
     "Check the band count (int) or select 1-based bands (list), with a clear error."
     n, src = da.sizes['band'], da.attrs.get('path', 'the raster')
     if isinstance(n_or_list, (int, np.integer)):
-        if n != n_or_list: raise RSWError(f"{src} has {n} band(s), expected {n_or_list}: select bands (e.g. bands=[1, 2, 3]) or use another file")
+        if n != n_or_list:
+            raise RSWError(
+                f"{src} has {n} band(s), expected {n_or_list}: select bands (e.g. bands=[1, 2, 3]) or use another file")
         return da
     return da.isel(band=[b - 1 for b in _check_bands(n_or_list, n, src)])
 
@@ -515,4 +550,6 @@ def to_rgb(da:xr.DataArray # raster (band, y, x)
     n = da.sizes['band']
     if n >= 3: return da.isel(band=[0, 1, 2])
     if n == 1: return da.isel(band=[0, 0, 0])
-    raise RSWError(f"{da.attrs.get('path', 'the raster')} has {n} bands; cannot make RGB from it: pick bands with ensure_bands(da, [i, j, k])")
+    raise RSWError(
+        f"{da.attrs.get('path', 'the raster')} has {n} bands; cannot make RGB from it: pick bands with "
+        "ensure_bands(da, [i, j, k])")

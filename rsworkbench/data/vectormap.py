@@ -49,9 +49,11 @@ def class_index(name:str) -> int:
 # %% ../../nbs/13_data.vectormap.ipynb #b9598311
 _TAG_RULES = [  # (key, values or None for any non-empty, class)
     ('building', None, 'building'), ('highway', None, 'road'), ('amenity', {'parking'}, 'parking'),
-    ('natural', {'water', 'bay', 'wetland'}, 'water'), ('waterway', None, 'water'), ('landuse', {'reservoir', 'basin'}, 'water'),
+    ('natural', {'water', 'bay', 'wetland'}, 'water'), ('waterway', None, 'water'),
+    ('landuse', {'reservoir', 'basin'}, 'water'),
     ('natural', {'wood', 'scrub', 'heath'}, 'woods'), ('landuse', {'forest'}, 'woods'),
-    ('landuse', {'grass', 'meadow', 'recreation_ground', 'village_green'}, 'grass'), ('leisure', {'park', 'pitch', 'garden'}, 'grass'),
+    ('landuse', {'grass', 'meadow', 'recreation_ground', 'village_green'}, 'grass'),
+    ('leisure', {'park', 'pitch', 'garden'}, 'grass'),
     ('landuse', {'farmland', 'farmyard', 'orchard', 'vineyard'}, 'farmland'),
     ('natural', {'beach', 'sand'}, 'beach'), ('natural', {'cliff', 'bare_rock', 'scree'}, 'rock'),
 ]
@@ -69,7 +71,9 @@ def classify(props:dict|None) -> str|None:
 
 def _describe(props):
     props = props or {}
-    tags = [f"{k}={v}" for k, v in props.items() if _ok(v) and k in ('class', 'boundary', 'natural', 'landuse', 'man_made', 'amenity', 'leisure', 'place', 'barrier')]
+    tags = [f"{k}={v}" for k,
+            v in props.items() if _ok(v) and k
+            in ('class', 'boundary', 'natural', 'landuse', 'man_made', 'amenity', 'leisure', 'place', 'barrier')]
     return ','.join(tags) or 'untagged'
 
 # %% ../../nbs/13_data.vectormap.ipynb #5165ed7e
@@ -98,7 +102,9 @@ def grid_of(da, # DataArray from `read_raster` (attrs `crs`, `transform`)
            ) -> Grid:
     "The grid of a georeferenced raster; a clear error when it has no CRS."
     crs = da.attrs.get('crs')
-    if not crs: raise RSWError(f"{da.attrs.get('path', 'raster')} has no CRS: pass a tile name (z/x/y) or a georeferenced image")
+    if not crs:
+        raise RSWError(
+            f"{da.attrs.get('path', 'raster')} has no CRS: pass a tile name (z/x/y) or a georeferenced image")
     return Grid(crs, tuple(da.attrs['transform']), int(da.sizes['y']), int(da.sizes['x']))
 
 _R = 6378137.0
@@ -118,7 +124,8 @@ def parse_tile_name(path:str|Path) -> tuple:
     p = Path(path); s = p.stem
     if m := re.fullmatch(r'(\d+)-(\d+)-(\d+)', s): x, y, z = map(int, m.groups())
     elif m := re.fullmatch(r'(\d+)_(\d+)_(\d+)', s): z, x, y = map(int, m.groups())
-    elif s.isdigit() and p.parent.name.isdigit() and p.parent.parent.name.isdigit(): z, x, y = int(p.parent.parent.name), int(p.parent.name), int(s)
+    elif s.isdigit() and p.parent.name.isdigit() and p.parent.parent.name.isdigit():
+        z, x, y = int(p.parent.parent.name), int(p.parent.name), int(s)
     else: raise RSWError(f"cannot read a z/x/y tile from {p.name!r}: name it x-y-z, z_x_y or put it at z/x/y")
     if not (0 <= x < 2 ** z and 0 <= y < 2 ** z): raise RSWError(f"tile {z}/{x}/{y} out of range for zoom {z}")
     return z, x, y
@@ -143,7 +150,8 @@ def _reproject(geom, tr):
     def conv(c):
         if isinstance(c[0], (int, float)): return list(tr.transform(c[0], c[1]))
         return [conv(x) for x in c]
-    if geom['type'] == 'GeometryCollection': return dict(type='GeometryCollection', geometries=[_reproject(g, tr) for g in geom['geometries']])
+    if geom['type'] == 'GeometryCollection':
+        return dict(type='GeometryCollection', geometries=[_reproject(g, tr) for g in geom['geometries']])
     return dict(type=geom['type'], coordinates=conv(geom['coordinates']))
 
 @dataclass
@@ -178,14 +186,19 @@ def rasterize_features(src, # GeoJSON path, FeatureCollection dict or feature li
         if c is None: d = _describe(f.get('properties')); unknown[d] = unknown.get(d, 0) + 1; continue
         g = _reproject(g, tr)
         (lines if 'LineString' in g['type'] else polys).setdefault(c, []).append(g)
-    if unknown: warnings.warn(f"ignored {sum(unknown.values())} feature(s) of unknown class: " + '; '.join(f"{k} ({v})" for k, v in sorted(unknown.items())))
+    if unknown:
+        warnings.warn(f"ignored {sum(unknown.values())} feature(s) of unknown class: "
+                      + '; '.join(f"{k} ({v})" for k, v in sorted(unknown.items())))
     out = np.zeros(grid.shape, np.uint8)
     pys = grid.pixel_size_m()
     for c in PAINT_ORDER:
         m = np.zeros(grid.shape, bool)
-        if polys.get(c): m |= rio_features.rasterize(polys[c], out_shape=grid.shape, transform=grid.affine, fill=0, default_value=1, dtype='uint8').astype(bool)
+        if polys.get(c):
+            m |= rio_features.rasterize(polys[c], out_shape=grid.shape, transform=grid.affine, fill=0, default_value=1,
+                                        dtype='uint8').astype(bool)
         if lines.get(c):
-            l = rio_features.rasterize(lines[c], out_shape=grid.shape, transform=grid.affine, fill=0, default_value=1, all_touched=True, dtype='uint8').astype(bool)
+            l = rio_features.rasterize(lines[c], out_shape=grid.shape, transform=grid.affine, fill=0, default_value=1,
+                                       all_touched=True, dtype='uint8').astype(bool)
             if l.any(): m |= ndimage.distance_transform_edt(~l, sampling=pys) <= max(line_width_m / 2, min(pys) / 2)
         out[m] = class_index(c)
     if (feats and not unknown and out.max() == 0) or (len(feats) > sum(unknown.values()) and out.max() == 0):
@@ -225,12 +238,15 @@ def align_map(vm:VectorMap, grid:Grid|None=None, shape:tuple|None=None) -> Vecto
     if grid is not None and vm.grid is not None:
         from rasterio.warp import reproject, Resampling
         dst = np.zeros(grid.shape, np.uint8)
-        reproject(vm.classes, dst, src_transform=vm.grid.affine, src_crs=vm.grid.crs, dst_transform=grid.affine, dst_crs=grid.crs, resampling=Resampling.nearest)
+        reproject(vm.classes, dst, src_transform=vm.grid.affine, src_crs=vm.grid.crs, dst_transform=grid.affine,
+                  dst_crs=grid.crs, resampling=Resampling.nearest)
         return VectorMap(dst, grid)
     shape = tuple(shape or (grid.shape if grid else vm.classes.shape))
     if vm.classes.shape != shape:
-        raise RSWError(f"map is {vm.classes.shape[0]}x{vm.classes.shape[1]} px but the image is {shape[0]}x{shape[1]} and the map has no grid to "
-                       "reproject from: rasterize the vectors onto the image's grid (`rasterize_features(src, grid_of(image))`)")
+        raise RSWError(
+            f"map is {vm.classes.shape[0]}x{vm.classes.shape[1]} px but the image is {shape[0]}x{shape[1]} and the map "
+            "has no grid to "
+            "reproject from: rasterize the vectors onto the image's grid (`rasterize_features(src, grid_of(image))`)")
     return vm
 
 # %% ../../nbs/13_data.vectormap.ipynb #00ae25a9
@@ -249,14 +265,17 @@ def shared_checks(root:str|Path|None=None # shared data dir; default `core.share
         for p in sorted((r/'labels').glob('*/*/*.png')):
             m = _read(p) > 0
             if not m.any(): continue
-            vm = rasterize_features(r/'features.geojson', tile_grid(*parse_tile_name(p), size=m.shape[0]), default_class='parking')
+            vm = rasterize_features(r/'features.geojson', tile_grid(*parse_tile_name(p), size=m.shape[0]),
+                                    default_class='parking')
             out[f"robosat_parking_iou_{'_'.join(map(str, parse_tile_name(p)))}"] = iou(vm.mask('parking'), m)
     v = root/'spacenet_solaris'/'vegas_roads'
     if (v/'road_mask_input.tif').exists():
-        vm = rasterize_features(v/'sample_roads_for_masking.geojson', grid_of(read_raster(v/'road_mask_input.tif')), default_class='road', line_width_m=4.0)
+        vm = rasterize_features(v/'sample_roads_for_masking.geojson', grid_of(read_raster(v/'road_mask_input.tif')),
+                                default_class='road', line_width_m=4.0)
         out['vegas_roads_iou'] = iou(vm.mask('road'), _read(v/'sample_road_raster_mask.tif') > 0)
     a = root/'spacenet_solaris'/'atlanta_pan'
-    if (a/'sample_geotiff.tif').exists():  # reported, not asserted: this fp_mask is NOT a raster of these 43 footprints (154 blobs)
+    # reported, not asserted: this fp_mask is NOT a raster of these 43 footprints (154 blobs)
+    if (a/'sample_geotiff.tif').exists():
         vm = rasterize_features(a/'geotiff_labels.geojson', grid_of(read_raster(a/'sample_geotiff.tif')))
         out['atlanta_buildings_vs_fp_mask_iou'] = iou(vm.mask('building'), _read(a/'sample_fp_mask.tif') > 0)
         out['atlanta_buildings_fraction'] = float(vm.mask('building').mean())
@@ -270,7 +289,8 @@ def mask_to_features(mask:np.ndarray, # (h, w) binary mask; >0 is foreground
                     ) -> dict:
     "Polygons (a GeoJSON FeatureCollection in the grid's CRS) of a mask's foreground, e.g. WHU building masks as vector footprints."
     require_geo('mask_to_features'); class_index(cls); m = (np.asarray(mask) > 0).astype(np.uint8)
-    feats = [dict(type='Feature', properties={'class': cls}, geometry=g) for g, v in rio_features.shapes(m, mask=m.astype(bool), transform=grid.affine) if v]
+    feats = [dict(type='Feature', properties={'class': cls}, geometry=g) for g,
+             v in rio_features.shapes(m, mask=m.astype(bool), transform=grid.affine) if v]
     return dict(type='FeatureCollection', crs=dict(type='name', properties=dict(name=str(grid.crs))), features=feats)
 
 def whu_checks(root:str|Path|None=None, # shared data dir; default `core.shared_data_dir()`
@@ -292,7 +312,8 @@ def mask_pairs(root:str|Path|None=None, # shared data dir; default `core.shared_
     root = Path(root) if root else shared_data_dir()
     d = root/'whu_building' if root else None
     if d is None or not d.exists(): return []
-    return [(p, mask_to_map(_read(p.parent.parent/'label'/p.name))) for p in sorted(d.glob('*/image/*.tif')) if (p.parent.parent/'label'/p.name).exists()]
+    return [(p, mask_to_map(_read(p.parent.parent/'label'/p.name))) for p in sorted(d.glob('*/image/*.tif'))
+            if (p.parent.parent/'label'/p.name).exists()]
 
 def portugal_tiles(root:str|Path|None=None) -> list:
     "(tile image path, VectorMap) for the label-maker Portugal z17 tiles and their OSM polygons (empty when absent)."
@@ -302,5 +323,6 @@ def portugal_tiles(root:str|Path|None=None) -> list:
     out = []
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # boundaries/coastline polygons are not map classes
-        for p in sorted((d/'tiles_z17').glob('*.jpg')): out.append((p, rasterize_features(d/'osm_labels.geojson', tile_grid(*parse_tile_name(p)))))
+        for p in sorted((d/'tiles_z17').glob('*.jpg')):
+            out.append((p, rasterize_features(d/'osm_labels.geojson', tile_grid(*parse_tile_name(p)))))
     return out

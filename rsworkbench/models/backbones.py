@@ -23,7 +23,8 @@ __all__ = ['SD21_UNET', 'SDXL_UNET', 'SD_VAE', 'SDXL_VAE', 'TAESD', 'SD21_SCHEDU
 
 # %% ../../nbs/20_models.backbones.ipynb #a80bd9ae
 _SD_BETAS = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
-                 trained_betas=None, clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type='epsilon')
+                 trained_betas=None, clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+                 prediction_type='epsilon')
 
 SD21_UNET = dict(_class_name='UNet2DConditionModel', sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
     block_out_channels=[320, 640, 1280, 1280], attention_head_dim=[5, 10, 20, 20], cross_attention_dim=1024,
@@ -48,8 +49,8 @@ SDXL_VAE = {**SD_VAE, 'sample_size': 1024, 'scaling_factor': 0.13025, 'force_upc
 
 TAESD = dict(_class_name='AutoencoderTiny', in_channels=3, out_channels=3, latent_channels=4,
     encoder_block_out_channels=[64, 64, 64, 64], decoder_block_out_channels=[64, 64, 64, 64], act_fn='relu',
-    upsample_fn='nearest', upsampling_scaling_factor=2, num_encoder_blocks=[1, 3, 3, 3], num_decoder_blocks=[3, 3, 3, 1],
-    latent_magnitude=3, latent_shift=0.5, force_upcast=False, scaling_factor=1.0)
+    upsample_fn='nearest', upsampling_scaling_factor=2, num_encoder_blocks=[1, 3, 3, 3],
+    num_decoder_blocks=[3, 3, 3, 1], latent_magnitude=3, latent_shift=0.5, force_upcast=False, scaling_factor=1.0)
 
 SD21_SCHEDULER = dict(_class_name='PNDMScheduler', skip_prk_steps=True, **_SD_BETAS)
 TURBO_SCHEDULER = dict(_class_name='EulerDiscreteScheduler', interpolation_type='linear', use_karras_sigmas=False,
@@ -63,7 +64,8 @@ TINY_UNET = dict(_class_name='UNet2DConditionModel', sample_size=8, in_channels=
     up_block_types=['CrossAttnUpBlock2D', 'UpBlock2D'], cross_attention_dim=32, attention_head_dim=8,
     norm_num_groups=8, use_linear_projection=True)
 
-TINY_SDXL_UNET = dict(_class_name='UNet2DConditionModel', sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+TINY_SDXL_UNET = dict(_class_name='UNet2DConditionModel', sample_size=16, in_channels=4, out_channels=4,
+                      layers_per_block=1,
     block_out_channels=[32, 64], down_block_types=['DownBlock2D', 'CrossAttnDownBlock2D'],
     up_block_types=['CrossAttnUpBlock2D', 'UpBlock2D'], transformer_layers_per_block=[1, 2], cross_attention_dim=64,
     attention_head_dim=[2, 4], norm_num_groups=8, use_linear_projection=True, addition_embed_type='text_time',
@@ -78,9 +80,12 @@ TINY_TAESD = {**TAESD, 'encoder_block_out_channels': [16, 16, 16, 16], 'decoder_
 
 # %% ../../nbs/20_models.backbones.ipynb #073151b5
 BACKBONES = {
-    'sd21-base': dict(repo='stabilityai/stable-diffusion-2-1-base', unet=SD21_UNET, vae=SD_VAE, scheduler=SD21_SCHEDULER, taesd='taesd'),
-    'sd-turbo':  dict(repo='stabilityai/sd-turbo', unet=SD21_UNET, vae=SD_VAE, scheduler=TURBO_SCHEDULER, taesd='taesd'),
-    'sdxl':      dict(repo='stabilityai/stable-diffusion-xl-base-1.0', unet=SDXL_UNET, vae=SDXL_VAE, scheduler=SDXL_SCHEDULER, taesd='taesdxl'),
+    'sd21-base': dict(repo='stabilityai/stable-diffusion-2-1-base', unet=SD21_UNET, vae=SD_VAE,
+                      scheduler=SD21_SCHEDULER, taesd='taesd'),
+    'sd-turbo':  dict(repo='stabilityai/sd-turbo', unet=SD21_UNET, vae=SD_VAE, scheduler=TURBO_SCHEDULER,
+                      taesd='taesd'),
+    'sdxl':      dict(repo='stabilityai/stable-diffusion-xl-base-1.0', unet=SDXL_UNET, vae=SDXL_VAE,
+                      scheduler=SDXL_SCHEDULER, taesd='taesdxl'),
     'taesd':     dict(repo='madebyollin/taesd', vae=TAESD, taesd='taesd'),
     'taesdxl':   dict(repo='madebyollin/taesdxl', vae={**TAESD}, taesd='taesdxl'),
     'tiny':      dict(repo=None, unet=TINY_UNET, vae=TINY_VAE, scheduler=SD21_SCHEDULER, taesd=TINY_TAESD),
@@ -173,7 +178,8 @@ def locate_weights(name:str, # backbone name
 def _missing_msg(name, component, root):
     fs = expected_files(name, component, root)
     files = '\n  '.join(str(f) for f in fs)
-    what = 'both, diffusers layout' if len(fs) == 2 else 'the first two together (diffusers layout), or the last alone (single-file checkpoint)'
+    what = ('both, diffusers layout' if len(fs) == 2
+            else 'the first two together (diffusers layout), or the last alone (single-file checkpoint)')
     sub = _subfolder(name, component)
     repo = _spec(name).get('repo')
     how = (f"\nWith network access elsewhere: `huggingface-cli download {repo}"
@@ -216,7 +222,8 @@ def _build(cls, name, component, cfg, device='cpu', dtype=None, weights_dir=None
     sub = _subfolder(src_name, component)
     try:
         if loc['source'] in ('dir', 'hf-cache'):
-            m = cls.from_pretrained(str(loc['path']), local_files_only=True, torch_dtype=dtype, variant=_variant(loc['path']))
+            m = cls.from_pretrained(str(loc['path']), local_files_only=True, torch_dtype=dtype,
+                                    variant=_variant(loc['path']))
         elif loc['source'] == 'single-file': m = _single_file(cls, loc['path'], cfg, sub, dtype)
         elif allow_download and _spec(src_name).get('repo'):
             m = cls.from_pretrained(_spec(src_name)['repo'], subfolder=sub or None, torch_dtype=dtype)
@@ -238,7 +245,8 @@ def build_unet(name:str='tiny', # backbone name: 'sd21-base', 'sd-turbo', 'sdxl'
                seed:int=0 # seed of the random init of tiny names
               ) -> UNet2DConditionModel:
     "The backbone's `UNet2DConditionModel`, in eval mode."
-    return _build(UNet2DConditionModel, name, 'unet', unet_config(name), device, dtype, weights_dir, allow_download, seed)
+    return _build(UNet2DConditionModel, name, 'unet', unet_config(name), device, dtype, weights_dir, allow_download,
+                  seed)
 
 # %% ../../nbs/20_models.backbones.ipynb #5fbd2c5b
 def unet_inputs(name:str='tiny', # backbone name with a UNet
@@ -304,7 +312,8 @@ def build_scheduler(name:str='tiny', # backbone name with a scheduler
     cls_name = cfg['_class_name'] if kind is None else SCHEDULERS.get(kind, kind)
     cls = getattr(diffusers, cls_name, None) if isinstance(cls_name, str) else None
     if cls is None or not hasattr(cls, 'set_timesteps'):
-        raise RSWError(f"unknown scheduler kind {kind!r}; use one of {', '.join(SCHEDULERS)} or a diffusers scheduler class name")
+        raise RSWError(
+            f"unknown scheduler kind {kind!r}; use one of {', '.join(SCHEDULERS)} or a diffusers scheduler class name")
     return cls.from_config({**cfg, **overrides})
 
 # %% ../../nbs/20_models.backbones.ipynb #e20554cc
@@ -317,8 +326,10 @@ def configure_sampler(pipe, # a diffusers pipeline with a `scheduler` (TexADiff,
                      ):
     "Set the sampler a pipeline runs and is saved with, in place; returns the pipeline."
     if spacing is not None:
-        if spacing not in SPACINGS: raise RSWError(f"unknown timestep spacing {spacing!r}; use one of {', '.join(SPACINGS)}")
-        pipe.register_modules(scheduler=type(pipe.scheduler).from_config(pipe.scheduler.config, timestep_spacing=spacing))
+        if spacing not in SPACINGS:
+            raise RSWError(f"unknown timestep spacing {spacing!r}; use one of {', '.join(SPACINGS)}")
+        pipe.register_modules(
+            scheduler=type(pipe.scheduler).from_config(pipe.scheduler.config, timestep_spacing=spacing))
     if steps is not None:
         if int(steps) < 1: raise RSWError(f"default steps must be at least 1, got {steps}")
         pipe.register_to_config(default_steps=int(steps))
@@ -335,7 +346,8 @@ SD2_TEXT_ENCODER = dict(architectures=['CLIPTextModel'], hidden_size=1024, inter
 SDXL_TEXT_ENCODER = dict(architectures=['CLIPTextModel'], hidden_size=768, intermediate_size=3072, projection_dim=768,
                          num_hidden_layers=12, num_attention_heads=12, hidden_act='quick_gelu', **_CLIP_TEXT)
 SDXL_TEXT_ENCODER_2 = dict(architectures=['CLIPTextModelWithProjection'], hidden_size=1280, intermediate_size=5120,
-                           projection_dim=1280, num_hidden_layers=32, num_attention_heads=20, hidden_act='gelu', **_CLIP_TEXT)
+                           projection_dim=1280, num_hidden_layers=32, num_attention_heads=20, hidden_act='gelu',
+                           **_CLIP_TEXT)
 
 # per backbone: the kind of conditioning and (subfolder, encoder config, tokenizer subfolder, pad token) per encoder
 TEXT_ENCODERS = {
@@ -394,9 +406,11 @@ class TextEncoders(nn.Module):
                  source:str='' # where they came from (a folder, or 'tiny random')
                 ):
         super().__init__()
-        if kind not in ('sd', 'sdxl') or len(encoders) != {'sd': 1, 'sdxl': 2}[kind] or len(tokenizers) != len(encoders):
-            raise RSWError(f"TextEncoders: kind {kind!r} needs {'one' if kind == 'sd' else 'two'} tokenizer/encoder pairs, "
-                           f"got {len(tokenizers)} tokenizers and {len(encoders)} encoders")
+        if kind not in ('sd', 'sdxl') or len(encoders) != {'sd': 1,
+                                                           'sdxl': 2}[kind] or len(tokenizers) != len(encoders):
+            raise RSWError(
+                f"TextEncoders: kind {kind!r} needs {'one' if kind == 'sd' else 'two'} tokenizer/encoder pairs, "
+                f"got {len(tokenizers)} tokenizers and {len(encoders)} encoders")
         self.tokenizers, self.encoders, self.kind, self.source = list(tokenizers), nn.ModuleList(encoders), kind, source
         self.requires_grad_(False).eval()
 
@@ -452,9 +466,10 @@ class TextEncoders(nn.Module):
 # %% ../../nbs/20_models.backbones.ipynb #798b9017
 def _tiny_text_config(hidden, projection, with_projection=False):
     from transformers import CLIPTextConfig
-    return CLIPTextConfig(**{**_CLIP_TEXT, 'hidden_size': hidden, 'intermediate_size': 2 * hidden, 'projection_dim': projection,
-                             'num_hidden_layers': 2, 'num_attention_heads': 4, 'hidden_act': 'gelu',
-                             'architectures': ['CLIPTextModelWithProjection' if with_projection else 'CLIPTextModel']})
+    return CLIPTextConfig(
+        **{**_CLIP_TEXT, 'hidden_size': hidden, 'intermediate_size': 2 * hidden, 'projection_dim': projection,
+           'num_hidden_layers': 2, 'num_attention_heads': 4, 'hidden_act': 'gelu',
+           'architectures': ['CLIPTextModelWithProjection' if with_projection else 'CLIPTextModel']})
 
 def tiny_text_encoders(kind:str='sd', # 'sd' (one encoder) or 'sdxl' (two, plus pooled)
                        seed:int=0, # seed of the random weights
@@ -468,7 +483,8 @@ def tiny_text_encoders(kind:str='sd', # 'sd' (one encoder) or 'sdxl' (two, plus 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if kind == 'sd':
-            return TextEncoders([clip_tokenizer('!')], [CLIPTextModel(_tiny_text_config(dim, dim))], 'sd', 'tiny random')
+            return TextEncoders([clip_tokenizer('!')], [CLIPTextModel(_tiny_text_config(dim, dim))], 'sd',
+                                'tiny random')
         h1, pooled_dim = dim // 2, pooled_dim or dim // 2
         encs = [CLIPTextModel(_tiny_text_config(h1, h1)),
                 CLIPTextModelWithProjection(_tiny_text_config(dim - h1, pooled_dim, True))]
@@ -480,7 +496,8 @@ _TOK_FILES = ('vocab.json', 'merges.txt')
 
 def _text_spec(name):
     if name in TINY_NAMES: return dict(kind='sd' if name == 'tiny' else 'sdxl',
-                                       parts=[(f'text_encoder{s}', None, f'tokenizer{s}', None) for s in ([''] if name == 'tiny' else ['', '_2'])])
+                                       parts=[(f'text_encoder{s}', None, f'tokenizer{s}', None) for s
+                                              in ([''] if name == 'tiny' else ['', '_2'])])
     _spec(name)
     if name not in TEXT_ENCODERS:
         raise RSWError(f"backbone {name!r} has no text encoder; those with one: {', '.join(TEXT_ENCODERS)}")
@@ -492,7 +509,8 @@ def _text_missing(folder, spec):
     for te, _, tk, _ in spec['parts']:
         if not (folder/te/'config.json').exists(): miss.append(folder/te/'config.json')
         if not any((folder/te/f).exists() for f in _TE_FILES): miss.append(folder/te/_TE_FILES[0])
-        if not (folder/tk/'tokenizer.json').exists(): miss += [folder/tk/f for f in _TOK_FILES if not (folder/tk/f).exists()]
+        if not (folder/tk/'tokenizer.json').exists():
+            miss += [folder/tk/f for f in _TOK_FILES if not (folder/tk/f).exists()]
     return miss
 
 def _text_folder(name, weights_dir=None):
@@ -503,7 +521,8 @@ def _text_folder(name, weights_dir=None):
     if repo:
         try:
             from huggingface_hub import try_to_load_from_cache
-            p = try_to_load_from_cache(repo, 'text_encoder/config.json', cache_dir=os.environ.get('HF_HUB_CACHE') or None)
+            p = try_to_load_from_cache(repo, 'text_encoder/config.json',
+                                       cache_dir=os.environ.get('HF_HUB_CACHE') or None)
         except ImportError: p = None
         if isinstance(p, str) and not _text_missing(Path(p).parent.parent, spec): return Path(p).parent.parent
     return None
@@ -522,7 +541,9 @@ def load_text_encoders(folder:str|Path, # a folder with text_encoder/ + tokenize
     from transformers import CLIPTokenizer, CLIPTextModel, CLIPTextModelWithProjection
     folder, dtype = Path(folder), get_dtype(device, dtype or 'fp32')
     kind = 'sdxl' if (folder/'text_encoder_2').exists() else 'sd'
-    spec = dict(kind=kind, parts=[(f'text_encoder{s}', None, f'tokenizer{s}', None) for s in ([''] if kind == 'sd' else ['', '_2'])])
+    spec = dict(kind=kind,
+                parts=[(f'text_encoder{s}', None, f'tokenizer{s}', None) for s
+                       in ([''] if kind == 'sd' else ['', '_2'])])
     miss = _text_missing(folder, spec)
     if miss: raise RSWError(f"incomplete text encoders in {folder}: missing\n  " + '\n  '.join(map(str, miss)))
     toks, encs = [], []
@@ -534,7 +555,8 @@ def load_text_encoders(folder:str|Path, # a folder with text_encoder/ + tokenize
             toks.append(CLIPTokenizer.from_pretrained(folder/tk, local_files_only=True))
     except Exception as e:
         raise RSWError(f"could not load the text encoders from {folder}: {type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}. Check that the files are complete (re-copy them).") from e
+                       f"{str(e).splitlines()[0] if str(e) else ''}. Check that the files are complete (re-copy "
+                       "them).") from e
     return TextEncoders(toks, encs, kind, str(folder))
 
 def build_text_encoders(name:str, # 'sd21-base', 'sd-turbo', 'sdxl' (or a tiny name: `tiny_text_encoders`)
@@ -552,9 +574,12 @@ def build_text_encoders(name:str, # 'sd21-base', 'sd-turbo', 'sdxl' (or a tiny n
         root = Path(weights_dir) if weights_dir is not None else default_weights_dir()
         repo = _spec(name).get('repo')
         subs = ' '.join(f"--include '{p}/*'" for te, _, tk, _ in spec['parts'] for p in (te, tk))
-        raise RSWError(f"no text encoders for backbone {name!r}: missing\n  " + '\n  '.join(map(str, _text_missing(root/name, spec)))
-                       + f"\nPut the diffusers folders there (set RSW_WEIGHTS or pass weights_dir= to use another root)."
-                       + (f"\nWith network access elsewhere: `huggingface-cli download {repo} {subs} --local-dir {root/name}`"
+        raise RSWError(f"no text encoders for backbone {name!r}: missing\n  "
+                       + '\n  '.join(map(str, _text_missing(root/name, spec)))
+                       + f"\nPut the diffusers folders there (set RSW_WEIGHTS or pass weights_dir= to use another "
+                         "root)."
+                       + (f"\nWith network access elsewhere: `huggingface-cli download {repo} {subs} --local-dir "
+                          f"{root/name}`"
                           " and copy the folder here." if repo else ''))
     return load_text_encoders(folder, device, dtype)
 
@@ -566,7 +591,10 @@ def backbone_components(name:str # a real backbone name
                        ) -> list[str]:
     "The components of `name`'s folder: model_index, unet, vae, scheduler and its text encoders/tokenizers ('vae' alone for the TAESDs)."
     spec = _spec(name)
-    if name in TINY_NAMES: raise RSWError(f"{name!r} is a tiny config, not a published backbone; use one of {', '.join(n for n in BACKBONES if n not in TINY_NAMES)}")
+    if name in TINY_NAMES:
+        raise RSWError(
+            f"{name!r} is a tiny config, not a published backbone; use one of "
+            f"{', '.join(n for n in BACKBONES if n not in TINY_NAMES)}")
     if spec.get('unet') is None: return ['vae']
     parts = [p for te, _, tk, _ in TEXT_ENCODERS[name]['parts'] for p in (te, tk)]
     return ['model_index', 'unet', 'vae', 'scheduler'] + parts
@@ -575,9 +603,10 @@ def _component_dir(root, name, comp):
     return Path(root)/name if comp in ('model_index',) or name in ('taesd', 'taesdxl') else Path(root)/name/comp
 
 def _model_index(name):
-    idx = dict(_class_name=_PIPELINE_CLASS.get(name, 'StableDiffusionPipeline'), _diffusers_version=diffusers.__version__,
-               scheduler=['diffusers', _spec(name)['scheduler']['_class_name']], unet=['diffusers', 'UNet2DConditionModel'],
-               vae=['diffusers', 'AutoencoderKL'])
+    idx = dict(_class_name=_PIPELINE_CLASS.get(name, 'StableDiffusionPipeline'),
+               _diffusers_version=diffusers.__version__,
+               scheduler=['diffusers', _spec(name)['scheduler']['_class_name']],
+               unet=['diffusers', 'UNet2DConditionModel'], vae=['diffusers', 'AutoencoderKL'])
     for te, cfg, tk, _ in TEXT_ENCODERS[name]['parts']:
         idx[te], idx[tk] = ['transformers', cfg['architectures'][0]], ['transformers', 'CLIPTokenizer']
     if name == 'sdxl': idx.update(force_zeros_for_empty_prompt=True, add_watermarker=None)
@@ -644,13 +673,17 @@ def materialize_weights(root:str|Path, # weights root to write (e.g. what `RSW_W
         comps = backbone_components(name)
         if components is not None:
             unknown = set(components) - {'model_index', 'unet', 'vae', 'scheduler', *_TEXT_PARTS}
-            if unknown: raise RSWError(f"unknown components {sorted(unknown)}; use model_index, unet, vae, scheduler, {', '.join(_TEXT_PARTS)}")
+            if unknown:
+                raise RSWError(
+                    f"unknown components {sorted(unknown)}; use model_index, unet, vae, scheduler, "
+                    f"{', '.join(_TEXT_PARTS)}")
             comps = [c for c in comps if c in components]
         for j, comp in enumerate(comps):
             t0, done = time.time(), not _component_problems(root, name, comp, found_only=True)
             if not done: _write_component(root, name, comp, dtype, seed + 100 * i + j)
             rows.append(dict(name=name, component=comp, written=not done, seconds=round(time.time() - t0, 1)))
-            if progress is not None: progress(f"{name}/{comp}: {'written' if not done else 'present'} ({rows[-1]['seconds']} s)")
+            if progress is not None:
+                progress(f"{name}/{comp}: {'written' if not done else 'present'} ({rows[-1]['seconds']} s)")
     return rows
 
 # %% ../../nbs/20_models.backbones.ipynb #4afb236d
@@ -703,7 +736,8 @@ def _component_problems(root, name, comp, found_only=False):
         if found_only: return []
         cfg, ref = json.loads(p.read_text()), scheduler_config(name)
         return [f"scheduler {k} is {cfg.get(k)!r}, the published {name} schedule has {ref[k]!r}"
-                for k in ('num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'prediction_type') if cfg.get(k) != ref[k]]
+                for k in ('num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'prediction_type')
+                if cfg.get(k) != ref[k]]
     if comp.startswith('tokenizer'):
         if (d/'tokenizer.json').exists(): files = ['tokenizer.json']
         else:
@@ -724,22 +758,27 @@ def _component_problems(root, name, comp, found_only=False):
     cfg = json.loads(cfg_file.read_text())
     if comp in ('unet', 'vae'): ref = unet_config(name) if comp == 'unet' else vae_config(name)
     else: ref = _text_part(name, comp)[0]
-    try:                                       # the file's config as the class reads it (absent entries at their defaults)
+    # the file's config as the class reads it (absent entries at their defaults)
+    try:
         if comp in ('unet', 'vae'):
-            cls = UNet2DConditionModel if comp == 'unet' else (AutoencoderTiny if ref['_class_name'] == 'AutoencoderTiny' else AutoencoderKL)
+            cls = (UNet2DConditionModel if comp == 'unet'
+                   else (AutoencoderTiny if ref['_class_name'] == 'AutoencoderTiny' else AutoencoderKL))
             with torch.device('meta'): got = dict(cls.from_config(cfg).config)
         else:
             import transformers
             got = transformers.CLIPTextConfig(**cfg).to_dict()
     except Exception as e:
-        return probs + [f"config.json does not build a {name} {comp}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"]
+        return (probs
+                + [f"config.json does not build a {name} {comp}: {type(e).__name__}: "
+                   f"{str(e).splitlines()[0] if str(e) else ''}"])
     if comp.startswith('text_encoder') and cfg.get('architectures') and cfg['architectures'] != ref['architectures']:
         probs.append(f"config.json architectures {cfg['architectures']} != the published {ref['architectures']}")
     skip = {'architectures', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'initializer_factor', 'initializer_range',
             'dropout', 'attention_dropout', 'sample_size', 'force_upcast'}
     for k, v in ref.items():
         if k.startswith('_') or k in skip: continue
-        if _norm(got.get(k)) != _norm(v): probs.append(f"config.json {k} = {got.get(k)!r}, the published {name} {comp} has {v!r}")
+        if _norm(got.get(k)) != _norm(v):
+            probs.append(f"config.json {k} = {got.get(k)!r}, the published {name} {comp} has {v!r}")
     shapes, wfile, wdtype = _weight_shapes(d, files)
     exp = {k: tuple(v.shape) for k, v in _expected_model(name, comp).state_dict().items()}
     have = {}
@@ -765,16 +804,19 @@ def check_weights_folder(path:str|Path, # a weights root (holding <name>/ folder
     "One row per component: name, component, found, layout_ok, params (from the file headers), expected_params, dtype, file, problems."
     path = Path(path)
     marks = ('model_index.json', 'config.json', 'unet', 'vae', 'scheduler', 'text_encoder', 'tokenizer')
-    if names is None and path.name in BACKBONES and path.name not in TINY_NAMES and any((path/m).exists() for m in marks):
+    if names is None and path.name in BACKBONES and path.name not in TINY_NAMES and any(
+        (path/m).exists() for m in marks):
         root, names = path.parent, [path.name]
     else: root = path
-    names = [n for n in BACKBONES if n not in TINY_NAMES] if names is None else ([names] if isinstance(names, str) else list(names))
+    names = ([n for n in BACKBONES if n not in TINY_NAMES] if names is None
+             else ([names] if isinstance(names, str) else list(names)))
     rows = []
     for name in names:
         for comp in backbone_components(name):
             d = _component_dir(root, name, comp)
             found = not _component_problems(root, name, comp, found_only=True)
-            probs = _component_problems(root, name, comp) if found else _component_problems(root, name, comp, found_only=True)
+            probs = (_component_problems(root, name, comp) if found
+                     else _component_problems(root, name, comp, found_only=True))
             n = exp_n = wfile = wdtype = None
             if comp in ('unet', 'vae') or comp.startswith('text_encoder'):
                 exp_n = count_params(_expected_model(name, comp))
@@ -794,7 +836,8 @@ def weights_status(weights_dir:str|Path|None=None # root of local weights; defau
             if spec.get(comp) is None: continue
             loc = locate_weights(name, comp, weights_dir)
             path = loc['path'] if loc['source'] else expected_files(name, comp, weights_dir)[1]
-            rows.append(dict(name=name, component=comp, found=loc['source'] is not None, source=loc['source'], path=str(path)))
+            rows.append(
+                dict(name=name, component=comp, found=loc['source'] is not None, source=loc['source'], path=str(path)))
         if name in TEXT_ENCODERS:
             d = _text_folder(name, weights_dir)
             root = Path(weights_dir) if weights_dir is not None else default_weights_dir()

