@@ -26,7 +26,7 @@ def test_train_save_load_infer(tmp_path, one_thread):
     from rsworkbench.texadiff.train import train_texadiff, batch_at
     ds = _data()
     pipe = tiny_pipeline('tiny-sdxl', placement='down0', tau=0.4)
-    hist = train_texadiff(pipe, ds, tmp_path/'run', max_steps=2, batch=2, lr=1e-3, perceptual='gmsd', progress=False)
+    hist = train_texadiff(pipe, ds, tmp_path/'run', max_steps=2, batch=2, learning_rate=1e-3, perceptual='gmsd', progress=False)
     assert hist['step'] == [1, 2] and all(l == l for l in hist['loss'])
     assert pipe.control.zero_out.weight.abs().max() > 0                       # trained away from zero init
     ck = tmp_path/'run'/'checkpoint'

@@ -5,14 +5,14 @@
 # %% ../../nbs/75_texadiff.train.ipynb #0a27b545
 from __future__ import annotations
 from ..data.datasets import batch_at  # deterministic batch of a step (shared by the trainers)
-import json, math, shutil, time
-from pathlib import Path
+import time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
-from ..core import RSWError, get_device, atomic_path, atomic_write_text, from_pm1
+from ..core import RSWError, from_pm1
+from ..loop import TrainSpec, Params, fit, make_accelerator
 from .rtdm import rtdm_map, binarize, refine_mask, pool_to_latent, RTDMPredictor, SpatialLPIPS
 from .control import selective_unfreeze
 from .loss import tadl_loss
@@ -24,8 +24,8 @@ from ..metrics import compute_metrics
 
 # %% auto #0
 __all__ = ['EVAL_METRICS', 'MASKS', 'PAPER_INCREMENTAL', 'PAPER_FULL', 'PAPER_MASKS', 'rtdm_targets', 'step_generator',
-           'save_checkpoint', 'load_state', 'ControlledUNet', 'texadiff_step_loss', 'train_texadiff',
-           'predictor_metrics', 'train_predictor', 'texadiff_data', 'evaluate_texadiff', 'with_paper']
+           'ControlledUNet', 'texadiff_step_loss', 'train_texadiff', 'predictor_metrics', 'train_predictor',
+           'texadiff_data', 'evaluate_texadiff', 'with_paper']
 
 # %% ../../nbs/75_texadiff.train.ipynb #f3f81b1d
 @torch.no_grad()
@@ -46,29 +46,11 @@ def rtdm_targets(psr:torch.Tensor, # (b, 3, H, W) PSR in [-1, 1]
     return dict(rtdm=m, mask=mb, mask_latent=pool_to_latent(mb, factor))
 
 # %% ../../nbs/75_texadiff.train.ipynb #61c86401
-def step_generator(seed:int, step:int) -> torch.Generator:
+def step_generator(seed:int, # the run's seed
+                   step:int # the 0-based step
+                  ) -> torch.Generator:
     "The CPU generator of one training step."
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
-
-def save_checkpoint(d:str|Path, # folder (replaced as a whole)
-                    model, # anything with save_pretrained (a pipeline or a ModelMixin)
-                    opt, # optimizer
-                    step:int, hist:dict):
-    "Write `model.save_pretrained`, `state.pt` and `history.json` into a fresh folder, then swap it in."
-    d = Path(d); tmp, old = d.with_name(d.name + '.tmp'), d.with_name(d.name + '.old')
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    torch.save(dict(opt=opt.state_dict(), step=torch.tensor(step)), tmp/'state.pt')
-    (tmp/'history.json').write_text(json.dumps(hist))
-    if d.exists(): d.rename(old)
-    tmp.rename(d); shutil.rmtree(old, ignore_errors=True)
-
-def load_state(d:str|Path, opt) -> tuple[int, dict]:
-    "Restore the optimizer from `d/state.pt`; return (step, history)."
-    d = Path(d)
-    st = torch.load(d/'state.pt', weights_only=True)
-    opt.load_state_dict(st['opt'])
-    return int(st['step']), json.loads((d/'history.json').read_text())
 
 # %% ../../nbs/75_texadiff.train.ipynb #5e156b1f
 class ControlledUNet(nn.Module):
@@ -84,35 +66,47 @@ class ControlledUNet(nn.Module):
         m = mask_latent if p.config.rtdm_condition else torch.zeros_like(mask_latent)
         with p.handle.conditions(lr, m): return self.unet(z_t, t, **kw).sample
 
-def _set_trainable(pipe, unfreeze):
-    if unfreeze not in ('selective', 'none', 'all'): raise RSWError(f"unfreeze must be 'selective', 'none' or 'all', got {unfreeze!r}")
+def _set_trainable(pipe, unfreeze) -> list:
+    "Train the control and the UNet blocks `unfreeze` names (VAE, predictor, prompt frozen); the trained parameters."
+    if unfreeze not in ('selective', 'none', 'all'):
+        raise RSWError(f"unfreeze must be 'selective', 'none' or 'all', got {unfreeze!r}")
     for m in (pipe.vae, pipe.predictor, pipe.prompt): m.requires_grad_(False)
-    if unfreeze == 'selective': counts = selective_unfreeze(pipe.unet)
-    else: pipe.unet.requires_grad_(unfreeze == 'all'); counts = {}
+    if unfreeze == 'selective': selective_unfreeze(pipe.unet)
+    else: pipe.unet.requires_grad_(unfreeze == 'all')
     pipe.control.requires_grad_(True)
     return [p for m in (pipe.control, pipe.unet) for p in m.parameters() if p.requires_grad]
 
 # %% ../../nbs/75_texadiff.train.ipynb #c645dc50
-def texadiff_step_loss(pipe:TexADiffPipeline, model:ControlledUNet, noise_sched, batch:dict, g:torch.Generator,
-                       alpha:float=1.0, perceptual:str='lpips', tau:float|None=None, min_area:int|None=None, lpips=None,
-                       device='cpu', t_min:int=0) -> dict:
+def texadiff_step_loss(pipe:TexADiffPipeline, # the pipeline (its VAE, PSR stage and config)
+                       model:ControlledUNet, # its UNet + control, possibly wrapped by accelerate
+                       noise_sched, # the DDPM schedule of the forward process
+                       batch:dict, # {'hr', 'lr'} in [-1, 1]
+                       generator:torch.Generator, # noise, timesteps and VAE samples
+                       alpha:float=1.0, # TADL weight on rich positions
+                       perceptual:str='lpips', # RTDM perceptual term
+                       tau:float|None=None, # binarization threshold (None: the pipeline's)
+                       min_area:int|None=None, # refinement's minimum area
+                       lpips=None, # a loaded SpatialLPIPS
+                       device='cpu', # where the batch goes
+                       t_min:int=0 # timesteps drawn from [t_min, T)
+                      ) -> dict:
     "TADL (and the plain MSE for reference) of one batch {'hr', 'lr'} in [-1, 1]."
     hr, lr = batch['hr'].to(device), batch['lr'].to(device)
     if hr.shape[-1] != SCALE * lr.shape[-1] or hr.shape[-2] != SCALE * lr.shape[-2]:
         raise RSWError(f"scale mismatch: HR {tuple(hr.shape[-2:])} is not {SCALE} x LR {tuple(lr.shape[-2:])}")
     with torch.no_grad():
         psr = pipe.run_psr(lr)
-        tg = rtdm_targets(psr, hr, perceptual, pipe.config.tau if tau is None else tau, True, min_area, pipe.vae_scale_factor, lpips)
-        z0 = pipe.encode_latents(hr, g).float()
-        if getattr(pipe.config, 'latent_residual', False): z0 = z0 - anchor_latents(pipe.vae, psr).float()   # the residual to the PSR latent
-    b = z0.shape[0]
-    noise = torch.randn(z0.shape, generator=g).to(device)
-    t = torch.randint(t_min, noise_sched.config.num_train_timesteps, (b,), generator=g).to(device)
-    zt = noise_sched.add_noise(z0, noise, t)
+        targets = rtdm_targets(psr, hr, perceptual, pipe.config.tau if tau is None else tau, True, min_area,
+                               pipe.vae_scale_factor, lpips)
+        z0 = pipe.encode_latents(hr, generator).float()
+        if getattr(pipe.config, 'latent_residual', False): z0 = z0 - anchor_latents(pipe.vae, psr).float()  # to z(PSR)
+    noise = torch.randn(z0.shape, generator=generator).to(device)
+    t = torch.randint(t_min, noise_sched.config.num_train_timesteps, (z0.shape[0],), generator=generator).to(device)
+    z_t = noise_sched.add_noise(z0, noise, t)
     target = noise_sched.get_velocity(z0, noise, t) if noise_sched.config.prediction_type == 'v_prediction' else noise
-    pred = model(zt, t, lr, tg['mask_latent'], tuple(hr.shape[-2:])).float()
-    loss = tadl_loss(target, pred, tg['mask_latent'], alpha)
-    return dict(loss=loss, mse=F.mse_loss(pred.detach(), target), rich=tg['mask_latent'].mean())
+    pred = model(z_t, t, lr, targets['mask_latent'], tuple(hr.shape[-2:])).float()
+    loss = tadl_loss(target, pred, targets['mask_latent'], alpha)
+    return dict(loss=loss, mse=F.mse_loss(pred.detach(), target), rich=targets['mask_latent'].mean())
 
 # %% ../../nbs/75_texadiff.train.ipynb #0f892b99
 def train_texadiff(pipe:TexADiffPipeline, # trained in place (control + unfrozen UNet blocks)
@@ -120,63 +114,46 @@ def train_texadiff(pipe:TexADiffPipeline, # trained in place (control + unfrozen
                    out_dir=None, # run folder: last/ (resumable state), checkpoint/ (final pipeline), history.json
                    max_steps:int=1000, # optimizer steps (in total, across resumes)
                    batch:int=4, # batch size
-                   lr:float=1e-5, # AdamW learning rate
+                   learning_rate:float=1e-5, # AdamW learning rate
                    alpha:float=1.0, # TADL weight on rich positions (0: plain loss)
                    perceptual:str='lpips', # RTDM perceptual term ('gmsd'/'gradient' stand-ins chosen explicitly)
-                   tau:float|None=None, min_area:int|None=None, # mask settings (None: pipeline tau, area scaled)
+                   tau:float|None=None, # mask threshold (None: the pipeline's tau)
+                   min_area:int|None=None, # mask refinement's minimum area (None: 1000 px per 512^2)
                    unfreeze:str='selective', # 'selective' (paper), 'none', 'all'
-                   ckpt_every:int=500, # steps between resumable checkpoints
-                   resume:bool=True, # continue from out_dir/last
-                   max_minutes:float|None=None, # wall-clock budget (stops early, state saved)
-                   device='auto', mixed_precision:str='no', # accelerate settings
-                   seed:int=0, progress:bool=True,
-                   t_min:int=0, # training timesteps drawn from [t_min, T): near T fine-tunes the one-step (trailing t = T-1) regime only; 0 = the paper
+                   device='auto', # accelerate device
+                   mixed_precision:str='no', # 'no', 'fp16', 'bf16'
+                   seed:int=0, # step i draws from `step_generator(seed, i)`
+                   t_min:int=0, # timesteps from [t_min, T): near T trains the one-step regime only; 0 = the paper
+                   **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
                   ) -> dict:
-    "Train the diffusion stage with TADL; returns the history (step, loss, mse, rich fraction)."
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
+    "Train the diffusion stage with TADL; returns the history (loss, mse, rich fraction per step)."
     T = pipe.scheduler.config.num_train_timesteps
     if not 0 <= t_min < T: raise RSWError(f"t_min must be in [0, {T}), got {t_min}")
-    dev = get_device(device)
-    acc = Accelerator(cpu=dev.type == 'cpu', mixed_precision=mixed_precision)
-    pipe.to(acc.device)
-    params = _set_trainable(pipe, unfreeze)
+    accelerator = make_accelerator(device, mixed_precision)
+    pipe.to(accelerator.device)
     model = ControlledUNet(pipe)
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(_set_trainable(pipe, unfreeze), lr=learning_rate, weight_decay=0.0)
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
-    lp = SpatialLPIPS().to(acc.device) if perceptual == 'lpips' else None
-    out = Path(out_dir) if out_dir is not None else None
-    step, hist = 0, dict(step=[], loss=[], mse=[], rich=[], minutes=0.0)
-    if out is not None and resume and (out/'last'/'state.pt').exists():
-        prev = TexADiffPipeline.from_pretrained(str(out/'last'))
-        pipe.unet.load_state_dict(prev.unet.state_dict()); pipe.control.load_state_dict(prev.control.state_dict())
-        prev.handle.remove(); del prev
-        step, hist = load_state(out/'last', opt)
-    hist['degradation'] = getattr(dataset, 'degradation', None)   # degrader and USM target of the training pairs
-    model, opt = acc.prepare(model, opt)
-    model.train(); t0 = t_start = time.time()
-    bar = tqdm(total=max_steps, initial=step, desc='texadiff', disable=not progress)
-    def _save(where):
-        hist['minutes'] = hist.get('minutes', 0) + (time.time() - t0) / 60
-        save_checkpoint(out/where, pipe, opt, step, hist)
-    while step < max_steps:
-        if max_minutes is not None and time.time() - t_start > max_minutes * 60: break  # this call's budget (t0 restarts at each save)
-        with acc.autocast():
-            r = texadiff_step_loss(pipe, model, noise_sched, batch_at(dataset, step, batch), step_generator(seed, step),
-                                   alpha, perceptual, tau, min_area, lp, acc.device, t_min)
-        opt.zero_grad(set_to_none=True); acc.backward(r['loss']); opt.step(); step += 1
-        for k in ('loss', 'mse', 'rich'): hist[k].append(float(r[k].detach()))
-        hist['step'].append(step); bar.update(1); bar.set_description(f"texadiff loss {hist['loss'][-1]:.4f}")
-        if out is not None and step % ckpt_every == 0 and step < max_steps: _save('last'); t0 = time.time()
-    bar.close(); model.eval(); pipe.unet.requires_grad_(False); pipe.control.requires_grad_(False)
-    if out is not None:
-        _save('last'); pipe.save_pretrained(str(out/'checkpoint')); atomic_write_text(out/'history.json', json.dumps(hist))
-    return hist
+    lpips = SpatialLPIPS().to(accelerator.device) if perceptual == 'lpips' else None
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    def step(i):
+        with accelerator.autocast():
+            losses = texadiff_step_loss(pipe, model, noise_sched, batch_at(dataset, i, batch), step_generator(seed, i),
+                                        alpha, perceptual, tau, min_area, lpips, accelerator.device, t_min)
+        optimizer.zero_grad(set_to_none=True); accelerator.backward(losses['loss']); optimizer.step()
+        return losses
+    def finish(): model.eval(); pipe.unet.requires_grad_(False); pipe.control.requires_grad_(False)
+    state = dict(unet=Params(pipe.unet), control=pipe.control, optimizer=optimizer)
+    spec = TrainSpec('texadiff', step, lambda folder: pipe.save_pretrained(str(folder)), state, finish=finish,
+                     meta=dict(degradation=getattr(dataset, 'degradation', None)), accelerator=accelerator)
+    return fit(spec, out_dir, max_steps, **loop_kw)
 
 # %% ../../nbs/75_texadiff.train.ipynb #cb9e3ad1
 def _psr_fn(psr):
     if isinstance(psr, TexADiffPipeline): return psr.run_psr
-    if int(getattr(psr, 'scale', 0)) != SCALE: raise RSWError(f"scale mismatch: the PSR stage must be an x{SCALE} Upscaler or a TexADiffPipeline, got {psr!r}")
+    if int(getattr(psr, 'scale', 0)) != SCALE:
+        raise RSWError(f"scale mismatch: the PSR stage must be an x{SCALE} Upscaler or a TexADiffPipeline, got {psr!r}")
     return psr.upscale
 
 @torch.no_grad()
@@ -193,57 +170,48 @@ def predictor_metrics(predictor:RTDMPredictor, # the predictor
         ps = f(lr).to(dev)
         m = rtdm_map(from_pm1(ps), from_pm1(hr), perceptual, lpips)
         pr = predictor(lr, ps)
-        l1.append(F.l1_loss(pr, m).item()); acc.append((binarize(pr.clamp(0, 1), tau) == binarize(m, tau)).float().mean().item())
+        l1.append(F.l1_loss(pr, m).item())
+        acc.append((binarize(pr.clamp(0, 1), tau) == binarize(m, tau)).float().mean().item())
     predictor.train(was)
     return dict(l1=float(np.mean(l1)), mask_acc=float(np.mean(acc)))
+
+def _predictor_losses(net, batch, psr_fn, perceptual, tau, lpips, accelerator) -> dict:
+    "L1 to the pseudo-label of one batch and the mask accuracy at `tau`."
+    lr, hr = batch['lr'].to(accelerator.device), batch['hr'].to(accelerator.device)
+    with torch.no_grad():
+        psr = psr_fn(lr).to(accelerator.device)
+        target = rtdm_map(from_pm1(psr), from_pm1(hr), perceptual, lpips)
+    with accelerator.autocast(): pred = net(lr, psr); loss = F.l1_loss(pred.float(), target)
+    return dict(loss=loss, mask_acc=(binarize(pred.detach().clamp(0, 1), tau) == binarize(target, tau)).float().mean())
 
 def train_predictor(predictor:RTDMPredictor, # trained in place
                     dataset, # items {'hr', 'lr'} in [-1, 1]
                     psr, # TexADiffPipeline (its PSR stage) or an x4 Upscaler
                     out_dir=None, # run folder: last/ (resumable), checkpoint/ (final predictor), history.json
-                    max_steps:int=1000, batch:int=8, lr:float=2e-4, # steps, batch size, Adam learning rate
+                    max_steps:int=1000, # optimizer steps (in total, across resumes)
+                    batch:int=8, # batch size
+                    learning_rate:float=2e-4, # Adam learning rate
                     perceptual:str='lpips', # RTDM perceptual term ('gmsd'/'gradient' chosen explicitly)
                     tau:float=0.35, # threshold for the reported mask accuracy
-                    ckpt_every:int=500, resume:bool=True, max_minutes:float|None=None,
-                    device='auto', mixed_precision:str='no', progress:bool=True) -> dict:
-    "L1 training of the RTDM predictor on pseudo-labels; returns the history (step, loss, mask_acc)."
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
-    dev = get_device(device)
-    acc = Accelerator(cpu=dev.type == 'cpu', mixed_precision=mixed_precision)
-    f = _psr_fn(psr)
-    predictor.to(acc.device).requires_grad_(True)
-    opt = torch.optim.Adam(predictor.parameters(), lr=lr)
-    lp = SpatialLPIPS().to(acc.device) if perceptual == 'lpips' else None
-    out = Path(out_dir) if out_dir is not None else None
-    step, hist = 0, dict(step=[], loss=[], mask_acc=[], minutes=0.0)
-    if out is not None and resume and (out/'last'/'state.pt').exists():
-        predictor.load_state_dict(type(predictor).from_pretrained(str(out/'last')).state_dict())
-        step, hist = load_state(out/'last', opt)
-    hist['degradation'] = getattr(dataset, 'degradation', None)
-    net, opt = acc.prepare(predictor, opt)
-    net.train(); t0 = t_start = time.time()
-    bar = tqdm(total=max_steps, initial=step, desc='rtdm predictor', disable=not progress)
-    def _save(where):
-        hist['minutes'] = hist.get('minutes', 0) + (time.time() - t0) / 60
-        save_checkpoint(out/where, acc.unwrap_model(net), opt, step, hist)
-    while step < max_steps:
-        if max_minutes is not None and time.time() - t_start > max_minutes * 60: break  # this call's budget (t0 restarts at each save)
-        b = batch_at(dataset, step, batch)
-        lr_b, hr_b = b['lr'].to(acc.device), b['hr'].to(acc.device)
-        with torch.no_grad():
-            ps = f(lr_b).to(acc.device)
-            m = rtdm_map(from_pm1(ps), from_pm1(hr_b), perceptual, lp)
-        with acc.autocast(): pr = net(lr_b, ps); loss = F.l1_loss(pr.float(), m)
-        opt.zero_grad(set_to_none=True); acc.backward(loss); opt.step(); step += 1
-        hist['step'].append(step); hist['loss'].append(loss.item())
-        hist['mask_acc'].append((binarize(pr.detach().clamp(0, 1), tau) == binarize(m, tau)).float().mean().item())
-        bar.update(1); bar.set_description(f'rtdm predictor L1 {loss.item():.4f}')
-        if out is not None and step % ckpt_every == 0 and step < max_steps: _save('last'); t0 = time.time()
-    bar.close(); net.eval()
-    if out is not None:
-        _save('last'); acc.unwrap_model(net).save_pretrained(str(out/'checkpoint')); atomic_write_text(out/'history.json', json.dumps(hist))
-    return hist
+                    device='auto', # accelerate device
+                    mixed_precision:str='no', # 'no', 'fp16', 'bf16'
+                    **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
+                   ) -> dict:
+    "L1 training of the RTDM predictor on pseudo-labels; returns the history (loss, mask_acc per step)."
+    psr_fn, accelerator = _psr_fn(psr), make_accelerator(device, mixed_precision)
+    predictor.to(accelerator.device).requires_grad_(True)
+    optimizer = torch.optim.Adam(predictor.parameters(), lr=learning_rate)
+    lpips = SpatialLPIPS().to(accelerator.device) if perceptual == 'lpips' else None
+    net, optimizer = accelerator.prepare(predictor, optimizer)
+    net.train()
+    def step(i):
+        losses = _predictor_losses(net, batch_at(dataset, i, batch), psr_fn, perceptual, tau, lpips, accelerator)
+        optimizer.zero_grad(set_to_none=True); accelerator.backward(losses['loss']); optimizer.step()
+        return losses
+    spec = TrainSpec('rtdm predictor', step, lambda folder: accelerator.unwrap_model(net).save_pretrained(str(folder)),
+                     dict(predictor=predictor, optimizer=optimizer), finish=net.eval,
+                     meta=dict(degradation=getattr(dataset, 'degradation', None)), accelerator=accelerator)
+    return fit(spec, out_dir, max_steps, **loop_kw)
 
 # %% ../../nbs/75_texadiff.train.ipynb #7e7bc0be
 def texadiff_data(data:str='auto', # 'auto', 'bundled', 'clean', 'all' or a folder of HR images
