@@ -5,17 +5,17 @@
 # %% ../../nbs/87_slim.train.ipynb #9639bd10
 from __future__ import annotations
 from ..data.datasets import batch_at  # deterministic batch of a step (shared by the trainers)
-from ..core import RSWError, get_device, atomic_write_text, seed_everything
-import copy, json, math, shutil, time, warnings
+from ..core import RSWError
+from ..loop import TrainSpec, fit, make_accelerator, Params, write_folder
+import copy, math, warnings
 from pathlib import Path
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from .uncertainty import jeffreys_loss
 from .timestep import AlphaPredictor
-from .teacher import (SlimTeacher, PromptEmbedding, add_lora, merge_lora, lora_layers, UNET_LORA_TARGETS,
-                                      VAE_LORA_TARGETS, teacher_parameters, teacher_step, teacher_loss, perceptual_loss,
-                                      build_discriminator, gan_losses, encode_latents)
+from .teacher import (SlimTeacher, PromptEmbedding, add_lora, merge_lora, lora_layers,
+                                      UNET_LORA_TARGETS, VAE_LORA_TARGETS, teacher_parameters, teacher_step,
+                                      perceptual_loss, build_discriminator, gan_losses, encode_latents)
 from .distill import DistillLoss
 from .pipeline import SlimTeacherPipeline, SlimDiffSRPipeline, bicubic_up, pad_to, SCALE
 
@@ -52,86 +52,102 @@ def slim_data(data:str='bundled', # 'bundled' (repo samples), 'clean' or 'all' (
                                   samples_per_image=samples_per_image, seed=10_000 + split_seed, usm_target=False))   # held out: scored against the true HR
 
 # %% ../../nbs/87_slim.train.ipynb #78658f2d
-def _swap_in(d:Path, write):
-    d = Path(d); tmp, old = d.with_name(d.name + '.tmp'), d.with_name(d.name + '.old')
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    write(tmp)
-    if d.exists(): d.rename(old)
-    tmp.rename(d); shutil.rmtree(old, ignore_errors=True)
-
-def merged_teacher(pipe:SlimTeacherPipeline, predictor:AlphaPredictor|None=None) -> SlimTeacherPipeline:
-    "A copy of the teacher pipeline with LoRA merged into its UNet and VAE (the original keeps training); its ᾱ* rule and predictor (`predictor`, else the pipeline's) go with it."
+def merged_teacher(pipe:SlimTeacherPipeline, # a teacher whose UNet and VAE may carry LoRA (left as they are)
+                   predictor:AlphaPredictor|None=None # the ᾱ* predictor to go with it (default: the pipeline's)
+                  ) -> SlimTeacherPipeline:
+    "A copy of the teacher pipeline with LoRA merged into its UNet and VAE; its ᾱ* rule and predictor go with it."
     unet, vae = copy.deepcopy(pipe.unet), copy.deepcopy(pipe.vae)
     return SlimTeacherPipeline(merge_lora(unet), merge_lora(vae), pipe.scheduler, pipe.estimator,
-                               predictor if predictor is not None else pipe.predictor, pipe.config.alpha_mode, pipe.config.fixed_timestep)
+                               predictor if predictor is not None else pipe.predictor, pipe.config.alpha_mode,
+                               pipe.config.fixed_timestep)
 
-def save_teacher(d, # folder (replaced as a whole)
-                 pipe:SlimTeacherPipeline, predictor:AlphaPredictor|None=None, state:dict|None=None, hist:dict|None=None):
-    "Teacher pipeline (LoRA merged; its ᾱ* rule in model_index.json and the predictor as its `predictor/` component) (+ `state.pt`, `history.json`)."
-    def w(tmp):
-        merged_teacher(pipe, predictor).save_pretrained(str(tmp))
-        if state is not None: torch.save(state, tmp/'state.pt')
-        if hist is not None: (tmp/'history.json').write_text(json.dumps(hist))
-    _swap_in(d, w)
+def save_teacher(folder, # written beside and swapped in (replaced as a whole)
+                 pipe:SlimTeacherPipeline, # the teacher (its LoRA is merged into copies)
+                 predictor:AlphaPredictor|None=None # its ᾱ* predictor (default: the pipeline's)
+                ):
+    "Write the teacher pipeline: LoRA merged, its ᾱ* rule in model_index.json, the predictor as `predictor/`."
+    write_folder(folder, lambda tmp: merged_teacher(pipe, predictor).save_pretrained(str(tmp)))
 
-def load_teacher(d) -> tuple:
-    "(SlimTeacherPipeline, its AlphaPredictor or None) from a `save_teacher` folder; the pipeline infers with the ᾱ* rule it was trained with."
-    d = Path(d)
-    if not (d/'model_index.json').exists():
-        raise RSWError(f"missing teacher: {d} has no model_index.json; pass a folder written by slim.train.train_teacher (<out>/checkpoint)")
-    pipe = SlimTeacherPipeline.from_pretrained(str(d))   # also attaches predictor/ of folders saved before it was a component
+def load_teacher(folder # a `save_teacher` folder (a run's `checkpoint/` or `last/`)
+                ) -> tuple:
+    "(SlimTeacherPipeline, its AlphaPredictor or None); the pipeline infers with the ᾱ* rule it was trained with."
+    folder = Path(folder)
+    if not (folder/'model_index.json').exists():
+        raise RSWError(f"missing teacher: {folder} has no model_index.json; pass a folder written by "
+                       f"slim.train.train_teacher (<out>/checkpoint)")
+    pipe = SlimTeacherPipeline.from_pretrained(str(folder))   # also attaches predictor/ of older folders
     return pipe, pipe.predictor
 
-def save_student(d, pipe:SlimDiffSRPipeline, state:dict|None=None, hist:dict|None=None):
-    "Student pipeline (+ `state.pt`, `history.json`)."
-    def w(tmp):
-        pipe.save_pretrained(str(tmp))
-        if state is not None: torch.save(state, tmp/'state.pt')
-        if hist is not None: (tmp/'history.json').write_text(json.dumps(hist))
-    _swap_in(d, w)
+def save_student(folder, # written beside and swapped in (replaced as a whole)
+                 pipe:SlimDiffSRPipeline # the student
+                ):
+    "Write the student pipeline (`save_pretrained`)."
+    write_folder(folder, lambda tmp: pipe.save_pretrained(str(tmp)))
 
 # %% ../../nbs/87_slim.train.ipynb #56f09a9c
 def _teacher_view(pipe, predictor, alpha_mode, feature_levels=2):
-    prompt = PromptEmbedding(1, pipe.unet.config.cross_attention_dim).to(pipe.unet.device)   # zeros (b, 1, D): what the pipeline feeds
+    # zeros (b, 1, D): what the pipeline feeds
+    prompt = PromptEmbedding(1, pipe.unet.config.cross_attention_dim).to(pipe.unet.device)
     return SlimTeacher(pipe.unet, pipe.vae, pipe.estimator, predictor, prompt, pipe.scheduler.alphas_cumprod,
                        pipe.scheduler.config.prediction_type, alpha_mode, feature_levels=feature_levels)
 
 def _single_process(acc):
     if acc.num_processes > 1:
-        raise RSWError(f"slim.train runs single-process (accelerate reported {acc.num_processes} processes): its several models are not "
-                       f"wrapped for gradient synchronisation yet; launch one process per run (mixed precision and any one device work)")
+        raise RSWError(f"slim.train runs single-process (accelerate reported {acc.num_processes} processes): its "
+                       f"several models are not wrapped for gradient synchronisation yet; launch one process per run "
+                       f"(mixed precision and any one device work)")
 
-def _trainable_state(m:nn.Module) -> dict:
-    return {n: p.detach().clone() for n, p in m.named_parameters() if p.requires_grad}
+def _present(**objs) -> dict:
+    "The resumable objects that exist in this run (a run without a discriminator has no `disc`, no `opt_d`)."
+    return {k: v for k, v in objs.items() if v is not None}
+
+def _training_pair(batch:dict, device) -> tuple:
+    "(HR, bicubic-upsampled LR) of a batch on `device`, checked to be x`SCALE` apart."
+    hr, up = batch['hr'].to(device), bicubic_up(batch['lr'].to(device), SCALE)
+    if hr.shape[-2:] != up.shape[-2:]:
+        raise RSWError(f"HR {tuple(hr.shape[-2:])} is not x{SCALE} the LR {tuple(batch['lr'].shape[-2:])}")
+    return hr, up
+
+def _estimator_step(pipe, target, upsampled, opt, backward) -> dict:
+    "One Jeffreys-loss step of the uncertainty estimator on the VAE latents of (bicubic LR, HR)."
+    with torch.no_grad(): z_lr, z_gt = encode_latents(pipe.vae, upsampled), encode_latents(pipe.vae, target)
+    mean, log_var = pipe.estimator(z_lr)
+    loss = jeffreys_loss(z_gt, mean, log_var)
+    opt.zero_grad(set_to_none=True); backward(loss); opt.step()
+    return dict(loss=loss, l1=math.nan, est=loss)
 
 def train_teacher(pipe:SlimTeacherPipeline, # base teacher (trained in place: LoRA is added to its UNet and VAE decoder)
                   dataset, # items {'hr', 'lr'} in [-1, 1]
                   out_dir=None, # run folder: last/ (resumable), checkpoint/ (final, LoRA merged), history.json
                   max_steps:int=1000, # optimizer steps in total (estimator warm-up included), across resumes
                   batch:int=2, # batch size (paper: 2)
-                  lr:float=2e-4, # AdamW learning rate (paper: 2e-4)
-                  estimator_steps:int|None=None, # first steps: train the uncertainty estimator alone (Jeffreys loss); None: a fifth of max_steps (at least 1); 0: keep it as it is (a trained teacher continued)
-                  estimator_lr:float=1e-4,
+                  learning_rate:float=2e-4, # AdamW learning rate of LoRA, predictor and discriminator (paper: 2e-4)
+                  estimator_steps:int|None=None, # first steps: the estimator alone; None: max_steps // 5, >= 1; 0: none
+                  estimator_learning_rate:float=1e-4, # AdamW learning rate of the estimator warm-up
                   alpha_mode:str='predictor', # 'predictor' (paper), 'variance' (authors' code) or 'fixed'
-                  unet_rank:int=32, vae_rank:int=16, # LoRA ranks (paper: 32, 16); 0: no LoRA (UNet: trained in full; VAE: frozen)
-                  predictor:AlphaPredictor|None=None, # ᾱ* predictor to continue from (a checkpoint's `predictor/`; default: a new one)
-                  lambda_lpips:float=2.5, lambda_gan:float=0.25, lambda_tv:float=1.0, # loss weights (paper: 2.5, 0.25; TV: not given)
+                  unet_rank:int=32, # UNet LoRA rank (paper: 32); 0: no LoRA, the UNet is trained in full
+                  vae_rank:int=16, # VAE-decoder LoRA rank (paper: 16); 0: the VAE stays frozen
+                  predictor:AlphaPredictor|None=None, # ᾱ* predictor to continue from (default: a new one)
+                  lambda_lpips:float=2.5, # LPIPS weight (paper: 2.5)
+                  lambda_gan:float=0.25, # GAN weight (paper: 0.25); 0: no discriminator
+                  lambda_tv:float=1.0, # TV weight on the ᾱ* map (not given in the paper)
                   lpips_stand_in:bool=False, # allow the weight-free stand-in when LPIPS weights are missing
                   discriminator:str='auto', # 'auto' (DINO if local weights, else conv), 'dino', 'conv'
-                  ckpt_every:int=500, resume:bool=True, max_minutes:float|None=None,
-                  device='auto', mixed_precision:str='no', seed:int=0, progress:bool=True) -> dict:
-    "Train the uncertainty-guided single-step teacher; returns the history."
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
-    dev = get_device(device)
-    acc = Accelerator(cpu=dev.type == 'cpu', mixed_precision=mixed_precision)
-    _single_process(acc)
+                  device='auto', # 'auto', 'cpu', 'cuda', ...
+                  mixed_precision:str='no', # 'no', 'fp16', 'bf16'
+                  seed:int=0, # init of the new parts (LoRA, predictor, discriminator)
+                  **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
+                 ) -> dict:
+    "Train the uncertainty-guided single-step teacher on the shared loop; returns the history."
+    acc = make_accelerator(device, mixed_precision); _single_process(acc)
     perceptual = perceptual_loss(lambda_lpips, lpips_stand_in, acc.device)
     if estimator_steps is None: estimator_steps = max(1, max_steps // 5)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        c = pipe.estimator.config
-        if predictor is None: predictor = AlphaPredictor(latent_channels=c.latent_channels, var_channels=c.latent_channels if c.per_element else 1)
+        config = pipe.estimator.config
+        if predictor is None:
+            predictor = AlphaPredictor(latent_channels=config.latent_channels,
+                                       var_channels=config.latent_channels if config.per_element else 1)
         disc = build_discriminator(discriminator) if lambda_gan else None
         if unet_rank and not lora_layers(pipe.unet): add_lora(pipe.unet, unet_rank, UNET_LORA_TARGETS)
         if not vae_rank: pipe.vae.requires_grad_(False)
@@ -139,162 +155,130 @@ def train_teacher(pipe:SlimTeacherPipeline, # base teacher (trained in place: Lo
     pipe.to(acc.device); predictor.to(acc.device)
     if disc is not None: disc.to(acc.device)
     teacher = _teacher_view(pipe, predictor, alpha_mode)   # checks alpha_mode
-    pipe.register_modules(predictor=predictor); pipe.register_to_config(alpha_mode=alpha_mode)   # saved with the checkpoint: inference uses this rule
+    pipe.register_modules(predictor=predictor)
+    pipe.register_to_config(alpha_mode=alpha_mode)   # saved with the checkpoint: inference uses this rule
     pipe.estimator.requires_grad_(True)
-    opt_e = torch.optim.AdamW(pipe.estimator.parameters(), estimator_lr)
-    opt_g = torch.optim.AdamW(teacher_parameters(teacher), lr)
-    opt_d = torch.optim.AdamW(disc.parameters(), lr) if disc is not None else None
-    out = Path(out_dir) if out_dir is not None else None
-    step, hist = 0, dict(step=[], loss=[], l1=[], est=[], minutes=0.0, perceptual=getattr(perceptual, 'kind', None),
-                         discriminator=getattr(disc, 'kind', None), alpha_mode=alpha_mode, estimator_steps=estimator_steps,
-                         degradation=getattr(dataset, 'degradation', None))   # degrader and USM target of the training pairs
-    if out is not None and resume and (out/'last'/'state.pt').exists():
-        st = torch.load(out/'last'/'state.pt', weights_only=True)
-        for m, k in ((pipe.unet, 'unet'), (pipe.vae, 'vae'), (predictor, 'predictor')): m.load_state_dict(st[k], strict=False)
-        pipe.estimator.load_state_dict(st['estimator'])
-        if disc is not None: disc.load_state_dict(st['disc']); opt_d.load_state_dict(st['opt_d'])
-        opt_e.load_state_dict(st['opt_e']); opt_g.load_state_dict(st['opt_g'])
-        step, hist = int(st['step']), json.loads((out/'last'/'history.json').read_text())
-    opt_e, opt_g = acc.prepare(opt_e, opt_g)
-    if opt_d is not None: opt_d = acc.prepare(opt_d)
-    t0 = t_start = time.time(); bar = tqdm(total=max_steps, initial=step, desc='slim teacher', disable=not progress)
-    def state():
-        return dict(unet=_trainable_state(pipe.unet), vae=_trainable_state(pipe.vae), predictor=predictor.state_dict(),
-                    estimator=pipe.estimator.state_dict(), disc=disc.state_dict() if disc is not None else {},
-                    opt_e=opt_e.state_dict(), opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict() if opt_d is not None else {},
-                    step=torch.tensor(step))
-    def _save(where):
-        hist['minutes'] = hist.get('minutes', 0) + (time.time() - t0) / 60
-        save_teacher(out/where, pipe, predictor, state(), hist)
-    while step < max_steps:
-        if max_minutes is not None and time.time() - t_start > max_minutes * 60: break  # this call's budget (t0 restarts at each save)
-        b = batch_at(dataset, step, batch)
-        hr = b['hr'].to(acc.device); lr_up = bicubic_up(b['lr'].to(acc.device), SCALE)
-        if hr.shape[-2:] != lr_up.shape[-2:]: raise RSWError(f"HR {tuple(hr.shape[-2:])} is not x{SCALE} the LR {tuple(b['lr'].shape[-2:])}")
+    opt_e = acc.prepare(torch.optim.AdamW(pipe.estimator.parameters(), estimator_learning_rate))
+    opt_g = acc.prepare(torch.optim.AdamW(teacher_parameters(teacher), learning_rate))
+    opt_d = acc.prepare(torch.optim.AdamW(disc.parameters(), learning_rate)) if disc is not None else None
+    lambdas = dict(lambda_lpips=lambda_lpips, lambda_gan=lambda_gan, lambda_tv=lambda_tv)
+
+    def step(i):
+        hr, up = _training_pair(batch_at(dataset, i, batch), acc.device)
         with acc.autocast():
-            if step < estimator_steps:
-                with torch.no_grad(): z_lr, z_gt = encode_latents(pipe.vae, lr_up), encode_latents(pipe.vae, hr)
-                mean, s = pipe.estimator(z_lr); loss = jeffreys_loss(z_gt, mean, s)
-                opt_e.zero_grad(set_to_none=True); acc.backward(loss); opt_e.step()
-                r = dict(loss=float(loss.detach()), l1=float('nan'), est=float(loss.detach()))
-            else:
-                pipe.estimator.requires_grad_(False)
-                r = teacher_step(teacher, lr_up, hr, opt_g, disc, opt_d, perceptual, acc.backward,
-                                 lambda_lpips=lambda_lpips, lambda_gan=lambda_gan, lambda_tv=lambda_tv)
-                r['est'] = float('nan')
-        step += 1
-        for k in ('loss', 'l1', 'est'): hist[k].append(r[k])
-        hist['step'].append(step); bar.update(1)
-        if out is not None and step % ckpt_every == 0 and step < max_steps: _save('last'); t0 = time.time()
-    bar.close()
-    if out is not None:
-        _save('last'); save_teacher(out/'checkpoint', pipe, predictor); atomic_write_text(out/'history.json', json.dumps(hist))
-    return hist
+            if i < estimator_steps: return _estimator_step(pipe, hr, up, opt_e, acc.backward)
+            pipe.estimator.requires_grad_(False)
+            terms = teacher_step(teacher, up, hr, opt_g, disc, opt_d, perceptual, acc.backward, **lambdas)
+        return dict(loss=terms.pop('loss'), l1=terms.pop('l1'), est=math.nan, **terms)
+
+    state = _present(unet=Params(pipe.unet), vae=Params(pipe.vae.decoder), estimator=pipe.estimator,
+                     predictor=predictor, disc=disc, opt_e=opt_e, opt_g=opt_g, opt_d=opt_d, scaler=acc.scaler)
+    meta = dict(perceptual=getattr(perceptual, 'kind', None), discriminator=getattr(disc, 'kind', None),
+                alpha_mode=alpha_mode, estimator_steps=estimator_steps,
+                degradation=getattr(dataset, 'degradation', None))   # degrader and USM target of the training pairs
+    save = lambda folder: merged_teacher(pipe, predictor).save_pretrained(str(folder))
+    return fit(TrainSpec('slim teacher', step, save, state, meta=meta, accelerator=acc), out_dir, max_steps, **loop_kw)
 
 # %% ../../nbs/87_slim.train.ipynb #49a9fd09
 def _feats_match(fs, ft):
-    return [F.interpolate(f, size=t.shape[-2:], mode='bilinear', align_corners=False) if f.shape[-2:] != t.shape[-2:] else f for f, t in zip(fs, ft)]
+    resize = lambda f, t: F.interpolate(f, size=t.shape[-2:], mode='bilinear', align_corners=False)
+    return [resize(f, t) if f.shape[-2:] != t.shape[-2:] else f for f, t in zip(fs, ft)]
+
+def _distill_teacher(teacher, predictor, alpha_mode, net, device) -> tuple:
+    "(the frozen teacher's training view at the student's feature levels, the ᾱ* rule it uses)."
+    mode = alpha_mode if (predictor is not None or alpha_mode != 'predictor') else 'variance'
+    if mode != alpha_mode:
+        warnings.warn("the teacher has no ᾱ* predictor: it sets ᾱ* from the variance (alpha_mode='variance')",
+                      stacklevel=3)
+    teacher.to(device)
+    for part in (teacher.unet, teacher.vae, teacher.estimator): part.requires_grad_(False)
+    if predictor is not None: predictor.to(device).requires_grad_(False)
+    return _teacher_view(teacher, predictor, mode, feature_levels=len(net.unet.up_blocks)), mode
+
+def _distill_adapters(net, tview, dataset, lambda_mmd, distill, seed, device) -> DistillLoss:
+    "The feature adapters φ, built (seeded) from the channels of one probe batch."
+    with torch.no_grad():
+        probe, _ = pad_to(bicubic_up(batch_at(dataset, 0, 1)['lr'].to(device), SCALE), net.factor)
+        _, feats_s = net(probe, return_features=True); feats_t = tview(probe, return_features=True).features
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return DistillLoss([f.shape[1] for f in feats_s], [f.shape[1] for f in feats_t], lambda_mmd, distill).to(device)
+
+def _distill_term(net, tview, dist_loss, padded, hr, feats, generator) -> tuple:
+    "(MSE (+ MMD) loss of the student's features against the frozen teacher's, its parts); the teacher sees the HR."
+    padded_hr, _ = pad_to(hr, net.factor)
+    with torch.no_grad(): feats_t = tview(padded, padded_hr, return_features=True).features
+    return dist_loss(_feats_match(feats, feats_t), feats_t, generator)
 
 def train_student(student:SlimDiffSRPipeline, # trained in place
                   teacher, # SlimTeacherPipeline, a `save_teacher` folder, or None (only with distill='none')
                   dataset, # items {'hr', 'lr'} in [-1, 1]
                   out_dir=None, # run folder: last/, checkpoint/, history.json
-                  max_steps:int=1000, batch:int=16, # (paper: 100k steps, batch 16)
-                  lr:float=5e-5, # Adam learning rate (paper: 5e-5)
+                  max_steps:int=1000, # optimizer steps in total, across resumes (paper: 100k)
+                  batch:int=16, # batch size (paper: 16)
+                  learning_rate:float=5e-5, # Adam learning rate of student, adapters, discriminator (paper: 5e-5)
                   distill:str='mse+mmd', # 'mse+mmd' (paper), 'mse' or 'none'
-                  lam_mmd:float=0.1, # λ of the MMD term (paper: 0.1)
-                  teacher_alpha_mode:str='predictor', # how the teacher sets ᾱ* (its predictor sees the HR latent, as in training)
-                  teacher_predictor:AlphaPredictor|None=None, # the teacher's ᾱ* predictor when `teacher` is a pipeline object
-                  lambda_lpips:float=2.5, lambda_gan:float=0.25, lpips_stand_in:bool=False, discriminator:str='auto',
-                  ckpt_every:int=500, resume:bool=True, max_minutes:float|None=None,
-                  device='auto', mixed_precision:str='no', seed:int=0, progress:bool=True) -> dict:
-    "Distil the teacher into the student; returns the history."
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
-    if distill not in ('mse+mmd', 'mse', 'none'): raise RSWError(f"distill must be 'mse+mmd', 'mse' or 'none', got {distill!r}")
+                  lambda_mmd:float=0.1, # weight of the MMD term (paper: 0.1)
+                  teacher_alpha_mode:str='predictor', # the teacher's ᾱ* rule (its predictor sees the HR latent)
+                  teacher_predictor:AlphaPredictor|None=None, # the teacher's ᾱ* predictor when `teacher` is a pipeline
+                  lambda_lpips:float=2.5, # LPIPS weight (paper: 2.5)
+                  lambda_gan:float=0.25, # GAN weight (paper: 0.25); 0: no discriminator
+                  lpips_stand_in:bool=False, # allow the weight-free stand-in when LPIPS weights are missing
+                  discriminator:str='auto', # 'auto' (DINO if local weights, else conv), 'dino', 'conv'
+                  device='auto', # 'auto', 'cpu', 'cuda', ...
+                  mixed_precision:str='no', # 'no', 'fp16', 'bf16'
+                  seed:int=0, # init of the new parts (adapters, discriminator) and the MMD sample positions
+                  **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
+                 ) -> dict:
+    "Distil the teacher into the student on the shared loop; returns the history."
+    if distill not in ('mse+mmd', 'mse', 'none'):
+        raise RSWError(f"distill must be 'mse+mmd', 'mse' or 'none', got {distill!r}")
     predictor = teacher_predictor
     if isinstance(teacher, (str, Path)): teacher, predictor = load_teacher(teacher)
     if teacher is None and distill != 'none':
-        raise RSWError(f"missing teacher for distillation (distill={distill!r}): pass a SlimTeacherPipeline or a train_teacher checkpoint folder, or use distill='none'")
-    dev = get_device(device)
-    acc = Accelerator(cpu=dev.type == 'cpu', mixed_precision=mixed_precision)
-    _single_process(acc)
+        raise RSWError(f"missing teacher for distillation (distill={distill!r}): pass a SlimTeacherPipeline or a "
+                       f"train_teacher checkpoint folder, or use distill='none'")
+    acc = make_accelerator(device, mixed_precision); _single_process(acc)
     perceptual = perceptual_loss(lambda_lpips, lpips_stand_in, acc.device)
     net = student.net.to(acc.device).train(); net.requires_grad_(True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         disc = build_discriminator(discriminator) if lambda_gan else None
-        tview, dl, mode = None, None, None
-        if teacher is not None:
-            mode = teacher_alpha_mode if (predictor is not None or teacher_alpha_mode != 'predictor') else 'variance'
-            if mode != teacher_alpha_mode: warnings.warn("the teacher has no ᾱ* predictor: it sets ᾱ* from the variance (alpha_mode='variance')", stacklevel=2)
-            teacher.to(acc.device); teacher.unet.requires_grad_(False); teacher.vae.requires_grad_(False); teacher.estimator.requires_grad_(False)
-            if predictor is not None: predictor.to(acc.device).requires_grad_(False)
-            tview = _teacher_view(teacher, predictor, mode, feature_levels=len(net.unet.up_blocks))
+        tview, mode = None, None
+        if teacher is not None: tview, mode = _distill_teacher(teacher, predictor, teacher_alpha_mode, net, acc.device)
     if disc is not None: disc.to(acc.device)
-    out = Path(out_dir) if out_dir is not None else None
-    step, hist = 0, dict(step=[], loss=[], l1=[], mse=[], mmd=[], minutes=0.0, distill=distill, teacher_alpha_mode=mode, perceptual=getattr(perceptual, 'kind', None),
-                         discriminator=getattr(disc, 'kind', None), degradation=getattr(dataset, 'degradation', None))
-    params = list(net.parameters())
-    def _ensure_dl(fs, ft):
-        nonlocal dl, opt
-        if dl is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                dl = DistillLoss([f.shape[1] for f in fs], [f.shape[1] for f in ft], lam_mmd, distill).to(acc.device)
-            opt.add_param_group(dict(params=list(dl.parameters())))
-    opt = torch.optim.Adam(params, lr)
-    opt_d = torch.optim.Adam(disc.parameters(), lr) if disc is not None else None
-    if tview is not None and distill != 'none':   # build the adapters now so that a resumed optimizer has the same groups
-        with torch.no_grad():
-            b = batch_at(dataset, 0, 1); x, _ = pad_to(bicubic_up(b['lr'].to(acc.device), SCALE), net.factor)
-            _, fs = net(x, return_features=True); ft = tview(x, return_features=True).features
-        _ensure_dl(fs, ft)
-    if out is not None and resume and (out/'last'/'state.pt').exists():
-        st = torch.load(out/'last'/'state.pt', weights_only=True)
-        net.load_state_dict(type(student).from_pretrained(str(out/'last')).net.state_dict())
-        if dl is not None: dl.load_state_dict(st['distill'])
-        if disc is not None: disc.load_state_dict(st['disc']); opt_d.load_state_dict(st['opt_d'])
-        opt.load_state_dict(st['opt']); step, hist = int(st['step']), json.loads((out/'last'/'history.json').read_text())
+    distilled = tview is not None and distill != 'none'
+    dist_loss = _distill_adapters(net, tview, dataset, lambda_mmd, distill, seed, acc.device) if distilled else None
+    opt = torch.optim.Adam(list(net.parameters()), learning_rate)
+    if dist_loss is not None: opt.add_param_group(dict(params=list(dist_loss.parameters())))
     opt = acc.prepare(opt)
-    if opt_d is not None: opt_d = acc.prepare(opt_d)
-    t0 = t_start = time.time(); bar = tqdm(total=max_steps, initial=step, desc='slim student', disable=not progress)
-    def _save(where):
-        hist['minutes'] = hist.get('minutes', 0) + (time.time() - t0) / 60
-        st = dict(distill=dl.state_dict() if dl is not None else {}, disc=disc.state_dict() if disc is not None else {},
-                  opt=opt.state_dict(), opt_d=opt_d.state_dict() if opt_d is not None else {}, step=torch.tensor(step))
-        save_student(out/where, student, st, hist)
-    while step < max_steps:
-        if max_minutes is not None and time.time() - t_start > max_minutes * 60: break  # this call's budget (t0 restarts at each save)
-        b = batch_at(dataset, step, batch)
-        hr = b['hr'].to(acc.device); up = bicubic_up(b['lr'].to(acc.device), SCALE)
-        if hr.shape[-2:] != up.shape[-2:]: raise RSWError(f"HR {tuple(hr.shape[-2:])} is not x{SCALE} the LR {tuple(b['lr'].shape[-2:])}")
-        x, (h, w) = pad_to(up, net.factor)
+    opt_d = acc.prepare(torch.optim.Adam(disc.parameters(), learning_rate)) if disc is not None else None
+    weights = dict(l1=1., lpips=lambda_lpips, gan=lambda_gan, distill=1.)
+
+    def step(i):
+        hr, up = _training_pair(batch_at(dataset, i, batch), acc.device)
+        padded, (h, w) = pad_to(up, net.factor)
         with acc.autocast():
-            y, fs = net(x, return_features=True); sr = y[..., :h, :w]
-            t = dict(l1=F.l1_loss(sr, hr))
-            if perceptual is not None: t['lpips'] = perceptual(sr, hr)
-            if disc is not None: t['gan'] = gan_losses(disc, sr)['g']
-            mse = mmd = torch.zeros((), device=acc.device)
-            if distill != 'none':
-                hp, _ = pad_to(hr, net.factor)
-                with torch.no_grad(): ft = tview(x, hp, return_features=True).features
-                fs = _feats_match(fs, ft); _ensure_dl(fs, ft)
-                dloss, parts = dl(fs, ft, torch.Generator().manual_seed(seed * 1_000_003 + step))   # MMD positions: seeded per step (resumes draw the same)
-                t['distill'] = dloss; mse, mmd = parts['mse'], parts['mmd']
-            w8 = dict(l1=1., lpips=lambda_lpips, gan=lambda_gan, distill=1.)
-            loss = sum(w8[k] * v for k, v in t.items())
+            out, feats = net(padded, return_features=True); sr = out[..., :h, :w]
+            terms, parts = dict(l1=F.l1_loss(sr, hr)), dict(mse=0., mmd=0.)
+            if perceptual is not None: terms['lpips'] = perceptual(sr, hr)
+            if disc is not None: terms['gan'] = gan_losses(disc, sr)['g']
+            if distill != 'none':   # MMD positions: seeded per step (a resumed run draws the same)
+                generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
+                terms['distill'], parts = _distill_term(net, tview, dist_loss, padded, hr, feats, generator)
+            loss = sum(weights[k] * v for k, v in terms.items())
         opt.zero_grad(set_to_none=True); acc.backward(loss); opt.step()
         if disc is not None:
-            dlo = gan_losses(disc, sr.detach(), hr)['d']; opt_d.zero_grad(set_to_none=True); acc.backward(dlo); opt_d.step()
-        step += 1
-        for k, v in (('loss', loss), ('l1', t['l1']), ('mse', mse), ('mmd', mmd)): hist[k].append(float(torch.as_tensor(v).detach()))
-        hist['step'].append(step); bar.update(1)
-        if out is not None and step % ckpt_every == 0 and step < max_steps: _save('last'); t0 = time.time()
-    bar.close(); net.eval()
-    if out is not None:
-        _save('last'); save_student(out/'checkpoint', student); atomic_write_text(out/'history.json', json.dumps(hist))
-    return hist
+            d_loss = gan_losses(disc, sr.detach(), hr)['d']
+            opt_d.zero_grad(set_to_none=True); acc.backward(d_loss); opt_d.step()
+        return dict(loss=loss, l1=terms['l1'], mse=parts['mse'], mmd=parts['mmd'])
+
+    state = _present(net=net, distill=dist_loss, disc=disc, opt=opt, opt_d=opt_d, scaler=acc.scaler)
+    meta = dict(distill=distill, teacher_alpha_mode=mode, perceptual=getattr(perceptual, 'kind', None),
+                discriminator=getattr(disc, 'kind', None), degradation=getattr(dataset, 'degradation', None))
+    spec = TrainSpec('slim student', step, lambda folder: student.save_pretrained(str(folder)), state, meta=meta,
+                     finish=net.eval, accelerator=acc)
+    return fit(spec, out_dir, max_steps, **loop_kw)
 
 # %% ../../nbs/87_slim.train.ipynb #b6e48f1f
 STUDENT_VARIANTS = {
