@@ -127,7 +127,7 @@ def _block(name, size, dev, dtype):
 def block_latency(name:str, # one of `BLOCKS`
                   device='cpu', dtype=None, # torch device; None = fp32 on CPU, fp16 on CUDA
                   repeats:int=3, warmup:int=1,
-                  compile:bool|str=False, # torch.compile the call; a string is the compile mode ('reduce-overhead' = CUDA graphs)
+                  compile:bool|str=False, # torch.compile the call; a string is the compile mode
                   size:str='paper', # 'paper' sizes, or 'tiny' configs for a quick check
                   channels_last:bool=False # run in channels-last memory format
                  ) -> dict:

@@ -25,7 +25,7 @@ _PUBLIC_PATH = re.compile(
     r'if\(!([A-Za-z_$][\w$]*)\)throw new Error\("Automatic publicPath is not supported in this browser"\)')
 
 @functools.lru_cache(maxsize=4)
-def widget_manager_js(assets:str|Path|None=None # folder with embed.js.gz and its woff2 fonts (default: the vendored one)
+def widget_manager_js(assets:str|Path|None=None # folder with embed.js.gz and its woff2 fonts
                      ) -> str: # the manager's JavaScript, to inline in a `<script>` element
     "The vendored html-manager bundle, self-contained: fonts as data URIs (other font formats emptied), fixed public path."
     d = Path(assets) if assets else HTML_MANAGER
@@ -110,7 +110,7 @@ def notebook_html(nb, # an executed notebook node
                   path:str|Path|None=None, # its folder, to embed images that Markdown cells reference by path
                   name:str='notebook', # the page title when the notebook has none
                  ) -> str:
-    "Self-contained HTML of `nb`: the lab template without CDN scripts, images embedded, widgets rendered by the inlined manager."
+    "Self-contained HTML of `nb`."
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
     miss = missing_views(nb)

@@ -33,7 +33,7 @@ def raster_preview(path, # georeferenced raster (GeoTIFF, COG, anything rasterio
                    lo=None, hi=None, # per-band display stretch (default: 2-98 % of the valid pixels)
                    pct=(2, 98) # percentiles for the default stretch
                   ) -> dict:
-    "A raster as a Web Mercator RGBA preview: PNG data URL, [[south, west], [north, east]] bounds, the stretch, and sizes."
+    "A raster as a Web Mercator RGBA preview."
     with _open_source(path) as src:
         if src.crs is None:
             raise RSWError(
@@ -71,7 +71,7 @@ _CSS_JS_REFS = [r"url\(\s*['\"]?\s*((?:https?:)?//[^'\")\s]+)",
 
 def external_resources(html:str # a rendered page
                       ) -> list[str]:
-    "URLs the page would load from the network: element sources, CSS url()/@import, tile URL templates (plain links excluded)."
+    "URLs the page would load from the network."
     p = _Refs(); p.feed(html)
     return sorted(set(p.refs + [m for rx in _CSS_JS_REFS for m in re.findall(rx, html)]))
 

@@ -66,7 +66,7 @@ def ssim_y(sr:torch.Tensor, # (b, 3, h, w) super-resolved, in [0, 1]
            hr:torch.Tensor, # (b, 3, h, w) ground truth, in [0, 1]
            crop_border:int=0 # pixels cut from each border before measuring
           ) -> torch.Tensor:
-    "Per-image SSIM on Y: 11x11 Gaussian window (sigma 1.5), K1=0.01, K2=0.03, data range 1, valid convolution (BasicSR)."
+    "Per-image SSIM on Y."
     _check_pair(sr, hr)
     x, y = _y64(sr, crop_border), _y64(hr, crop_border)
     if min(x.shape[-2:]) < 11:
@@ -202,7 +202,7 @@ def _offline(files:dict):
 
 # %% ../nbs/30_metrics.ipynb #dd1f4771
 def _load_head(net, path):
-    "Load LPIPS linear heads / DISTS alpha-beta into a pyiqa net (its backbone is already loaded); every head key must be there."
+    "Load LPIPS linear heads / DISTS alpha-beta into a pyiqa net (its backbone is already loaded)."
     sd = load_state_dict(path)
     # lin0.., not the lins alias
     need = [k for k in net.state_dict() if k.split('.')[0] in ('alpha', 'beta') or k.split('.')[0][3:].isdigit()]
@@ -221,7 +221,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float((m1 - m2).pow(2).sum() + s1.trace() + s2.trace() - 2 * tr)
 
 class _FID:
-    "FID as pytorch-fid computes it: pyiqa's FID Inception-v3 pool3 (2048-d), bilinear resize to 299 in the model, [0,1] -> [-1,1]."
+    "FID as pytorch-fid computes it."
     def __init__(self, device):
         from pyiqa.archs.inception import InceptionV3
         self.net = InceptionV3(output_blocks=[3]).eval().to(device)
@@ -419,9 +419,9 @@ def evaluate(sr, # folder, list of (h, w, 3) arrays / (3, h, w) tensors in [0, 1
              crop_border:int=0, # pixels cut from each border before every metric
              out_dir=None, # when given, write metrics.csv (per image) and metrics_mean.csv atomically
              device='cpu', # where learned metrics run
-             size_mismatch:str='error' # an SR whose size differs from its HR: 'error', 'crop' (both to the common top-left part) or 'resize' (SR to the HR, bicubic)
+             size_mismatch:str='error' # an SR whose size differs from its HR
             ) -> xr.Dataset:
-    "Evaluate SR against HR: a Dataset with one variable per metric over 'image', reasons for unavailable metrics and any size adjustment in attrs."
+    "Evaluate SR against HR."
     names = _resolve_names(metrics)
     if size_mismatch not in SIZE_MISMATCH:
         raise RSWError(f"size_mismatch must be one of {SIZE_MISMATCH}, got {size_mismatch!r}")

@@ -97,7 +97,7 @@ def load_pipeline(cls, # a `DiffusionPipeline` subclass
                   checkpoint, # its `save_pretrained` folder, or None
                   tiny:Callable, # () -> the tiny random pipeline used when `checkpoint` is None
                   name:str, # method name, for messages
-                  hint:str='', # where such a folder comes from, e.g. 'texadiff.train.train_texadiff writes <out>/checkpoint'
+                  hint:str='', # where such a folder comes from, e.g
                   shipped=None): # the method's embedded default folder (package data), used when `checkpoint` is None and it exists
     "Load a method's pipeline from a checkpoint folder, else its shipped default, else warn and build its tiny random one."
     import warnings

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import errno, json, os, re, resource, shutil, subprocess, sys, tempfile, time, warnings, zlib
 from dataclasses import dataclass, field
+from fastcore.basics import patch
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -69,7 +70,7 @@ def _ramp1d(n, overlap, kind, lo_edge=False, hi_edge=False):
 def blend_weights(size:int|tuple, # tile side, or (height, width)
                   overlap:int, # ramp length in pixels
                   kind:str='cosine', # 'cosine', 'gaussian' or 'linear'
-                  edges:tuple=(False, False, False, False) # (top, bottom, left, right): True where the tile touches the scene border (no ramp there)
+                  edges:tuple=(False, False, False, False) # (top, bottom, left, right)
                  ) -> torch.Tensor:
     "A (h, w) float32 blending window, > 0 everywhere, ramping over `overlap` on the sides that are not scene borders."
     if kind not in _RAMPS: raise RSWError(f"unknown blend kind {kind!r}; use one of {list(_RAMPS)}")
@@ -210,7 +211,7 @@ def scene_stretch(src, # an open rasterio dataset
                   stretch='auto', # 'auto', 'dtype', 'minmax' or (low, high) percentiles (`data.io.parse_stretch`)
                   max_side:int=1024 # side of the decimated overview read used for percentiles
                  ) -> tuple[np.ndarray, np.ndarray]:
-    "Per-band (lo, hi) mapping the scene to model range (`data.io.stretch_bounds`, as `rsw sr`): 8-bit 0..255, else the scene's own min..max (nothing clipped); percentiles only when asked."
+    "Per-band (lo, hi) mapping the scene to model range (`data.io.stretch_bounds`, as `rsw sr`)."
     st, dt = parse_stretch(stretch), np.dtype(src.dtypes[bands[0] - 1])
     nodata = src.nodata if src.nodata is not None else (float('nan') if dt.kind == 'f' else None)
     # by dtype: only "any valid pixel?"
@@ -233,7 +234,7 @@ def _to_model(a, lo, hi, nodata):
     return to_model_bands(a, lo, hi, m), m
 
 def _from_model(y, lo, hi, dtype, nodata, invalid):
-    "[-1, 1] (c, h, w) tensor -> raster values in `dtype` (`data.io.from_model_bands`): invalid pixels nodata, valid ones never nodata."
+    "[-1, 1] (c, h, w) tensor -> raster values in `dtype` (`data.io.from_model_bands`)."
     return from_model_bands(y, lo, hi, dtype, nodata, invalid)
 
 # %% ../nbs/80_scene.ipynb #95252e3f
@@ -276,7 +277,7 @@ def _disk_full(e:BaseException, folder:Path) -> bool:
     except OSError: return False
 
 def _write_failed(job, e, what):
-    "Remove the partial files and raise a clear error for a failed write (asking about disk space only when it is short)."
+    "Remove the partial files and raise a clear error for a failed write."
     for p in (job.partial, job.sidecar): p.unlink(missing_ok=True)
     folder = Path(job.output).parent
     hint = (f"Is the disk full? Free space under {folder} and run again" if _disk_full(e, folder)
@@ -404,7 +405,8 @@ def _finalize(partial:Path, out:Path):
 # GDAL block cache during a job (its default, 5 % of RAM, would dominate peak RSS); `GDAL_CACHEMAX` overrides
 GDAL_CACHE_MB = 256
 
-def _run(self:SceneJob) -> dict:
+@patch
+def run(self:SceneJob) -> dict:
     "Run the job under an exclusive lock on the output, with GDAL's block cache capped; returns the summary dict."
     require_geo('a scene job (rsw scene)')
     parse_stretch(self.stretch)
@@ -412,7 +414,7 @@ def _run(self:SceneJob) -> dict:
     with output_lock(self.output), rasterio.Env(GDAL_CACHEMAX=os.environ.get('GDAL_CACHEMAX', GDAL_CACHE_MB)):
         # temporaries of a killed COG copy or sidecar write
         clean_leftovers(self.output); clean_leftovers(self.partial)
-        return _run_job(self)
+        return self._run_job()
 
 def _unreadable_windows(partial:Path, bl:_Blender, done:set, crc:dict|None=None) -> set:
     "Finished windows whose owned region cannot be read back from the partial file (a corrupt block), or reads back other than written (its CRC-32 in `crc`, keyed 'i,j')."
@@ -435,33 +437,34 @@ def _rebuild_partial(partial:Path, bl:_Blender, keep:set):
                 (a, b), (c, e) = bl.own_r[i], bl.own_c[j]
                 w = Window(c, a, e - c, b - a); o.write(d.read(window=w), window=w)
 
+@patch
 def _run_job(self:SceneJob) -> dict:
     t0, out = time.perf_counter(), Path(self.output)
     if not isinstance(self.workers, str) and int(self.workers) < 1:
         raise RSWError(f"workers must be >= 1 or a dask scheduler address, got {self.workers!r}")
     _check_tiling(self.tile, self.overlap)
     _check_output(self.input, out)
-    if self.workers == 1 or not isinstance(self.method, str): up = self._upscaler()
+    if self.workers == 1 or not isinstance(self.method, str): upscaler = self._upscaler()
     else: # dask workers build their own copy; check the name and scale here
-        spec, up = list_methods().get(self.method), None
+        spec, upscaler = list_methods().get(self.method), None
         if spec is None: raise RSWError(f"unknown method {self.method!r}; available: {', '.join(list_methods())}")
         if int(self.scale) not in spec.scales:
             raise RSWError(
                 f"method {self.method!r} does not support scale {self.scale}; it supports {list(spec.scales)}")
-    s, st, t_setup = int(self.scale), dict(batch=max(1, int(self.batch)), halvings=0), time.perf_counter() - t0
+    s, batching, t_setup = int(self.scale), dict(batch=max(1, int(self.batch)), halvings=0), time.perf_counter() - t0
     with _open_source(self.input) as src:
         bands = _select_bands(src, self.bands)
-        dt, H, W = np.dtype(src.dtypes[bands[0] - 1]), src.height, src.width
+        dtype, H, W = np.dtype(src.dtypes[bands[0] - 1]), src.height, src.width
         if len({src.dtypes[b - 1] for b in bands}) > 1:
             raise RSWError(f"bands {bands} of {src.name} have different dtypes")
-        nodata = src.nodata if src.nodata is not None else (float('nan') if dt.kind == 'f' else None)
-        rows, cols, th, tw = (_offsets(H, self.tile, self.overlap), _offsets(W, self.tile, self.overlap),
+        nodata = src.nodata if src.nodata is not None else (float('nan') if dtype.kind == 'f' else None)
+        rows, cols, tile_h, tile_w = (_offsets(H, self.tile, self.overlap), _offsets(W, self.tile, self.overlap),
                               min(self.tile, H), min(self.tile, W))
-        keys, fp = [(i, j) for i in range(len(rows)) for j in range(len(cols))], self._fingerprint(src, bands)
-        state = self._load_state(fp)
+        keys, fingerprint = [(i, j) for i in range(len(rows)) for j in range(len(cols))], self._fingerprint(src, bands)
+        state = self._load_state(fingerprint)
         if state is None:
             lo, hi = scene_stretch(src, bands, self.stretch)
-            state = dict(fingerprint=fp, stretch=[lo.tolist(), hi.tolist()], done=[])
+            state = dict(fingerprint=fingerprint, stretch=[lo.tolist(), hi.tolist()], done=[])
             prof = _out_profile(src, len(bands), s, nodata)
             try:
                 with rasterio.open(self.partial, 'w', **prof) as d: d.update_tags(**stretch_tags(self.stretch, lo, hi))
@@ -469,42 +472,43 @@ def _run_job(self:SceneJob) -> dict:
             except _WRITE_ERRORS as e: raise _write_failed(self, e, f"creating {self.partial}") from e
         lo, hi = (np.array(v) for v in state['stretch'])
         done = {tuple(k) for k in state['done']}
-        bl = _Blender(rows, cols, th, tw, H, W, self.overlap, s, self.kind, done)
+        blender = _Blender(rows, cols, tile_h, tile_w, H, W, self.overlap, s, self.kind, done)
         # per finished window: the uncompressed partial has no codec to fail on garbage
         crc = dict(state.get('crc', {}))
-        bad = _unreadable_windows(self.partial, bl, done, crc) if done else set()
+        bad = _unreadable_windows(self.partial, blender, done, crc) if done else set()
         if bad: # a corrupt partial file: keep what reads back, recompute the rest
             warnings.warn(
                 f"{self.partial} is corrupt: {len(bad)} of its {len(done)} finished windows cannot be read back or "
                 "differ from what was written; recomputing them")
             try:
-                _rebuild_partial(self.partial, bl, done - bad)
+                _rebuild_partial(self.partial, blender, done - bad)
                 done -= bad; crc = {k: v for k, v in crc.items() if tuple(map(int, k.split(','))) in done}
                 atomic_write_text(self.sidecar, json.dumps(dict(state, done=sorted(done), crc=crc)))
             except _WRITE_ERRORS as e: raise _write_failed(self, e, f"rebuilding the corrupt {self.partial}") from e
-            bl = _Blender(rows, cols, th, tw, H, W, self.overlap, s, self.kind, done)
-        todo = [k for k in keys if k not in done or any(t not in done for t in bl.targets(*k))]
+            blender = _Blender(rows, cols, tile_h, tile_w, H, W, self.overlap, s, self.kind, done)
+        todo = [k for k in keys if k not in done or any(t not in done for t in blender.targets(*k))]
         n_resumed, n_new = len(done), 0
         bar = None
         if self.progress:
             bar = tqdm(total=len(keys), initial=len(done), desc=f'scene x{s}', unit='win')
-        def read(ks):
-            xs, ms = zip(
-                *[_to_model(_read(src, bands, window=Window(cols[j], rows[i], tw, th)), lo, hi, nodata) for i, j in ks])
-            x = torch.stack(xs)
-            return (x.repeat(1, 3, 1, 1) if len(bands) == 1 else x), ms
-        for ks, ms, sr in self._sr_batches(up, todo, read, st):
+        def read(batch_keys):
+            tiles, masks = zip(
+                *[_to_model(_read(src, bands, window=Window(cols[j], rows[i], tile_w, tile_h)), lo, hi, nodata) for i,
+                  j in batch_keys])
+            x = torch.stack(tiles)
+            return (x.repeat(1, 3, 1, 1) if len(bands) == 1 else x), masks
+        for batch_keys, masks, sr in self._sr_batches(upscaler, todo, read, batching):
             if len(bands) == 1: sr = sr.mean(1, keepdim=True)
             new = []
             try:
                 with rasterio.open(self.partial, 'r+') as dst:
-                    for (i, j), t, m in zip(ks, sr, ms):
-                        res = bl.add(i, j, t)
+                    for (i, j), t, m in zip(batch_keys, sr, masks):
+                        res = blender.add(i, j, t)
                         if res is None: continue
                         (y0, y1, x0, x1), v = res
                         r, c = y0 // s - rows[i], x0 // s - cols[j]
-                        mm = m[r:r + (y1 - y0) // s, c:c + (x1 - x0) // s].repeat(s, 0).repeat(s, 1)
-                        arr = np.ascontiguousarray(_from_model(v, lo, hi, dt, nodata, mm))
+                        invalid = m[r:r + (y1 - y0) // s, c:c + (x1 - x0) // s].repeat(s, 0).repeat(s, 1)
+                        arr = np.ascontiguousarray(_from_model(v, lo, hi, dtype, nodata, invalid))
                         dst.write(arr, window=Window(x0, y0, x1 - x0, y1 - y0)); crc[f'{i},{j}'] = zlib.crc32(arr)
                         new.append((i, j))
                 done.update(new); n_new += len(new)
@@ -512,7 +516,7 @@ def _run_job(self:SceneJob) -> dict:
             except _WRITE_ERRORS as e: raise _write_failed(self, e, f"writing {self.partial}") from e
             if bar is not None: bar.update(len(new))
             for k in new:
-                if self.on_window: self.on_window(len(done), Window(cols[k[1]], rows[k[0]], tw, th))
+                if self.on_window: self.on_window(len(done), Window(cols[k[1]], rows[k[0]], tile_w, tile_h))
         if bar is not None: bar.close()
     try: _finalize(self.partial, out)
     except _WRITE_ERRORS as e: # every window is safely in the partial file: keep it, a rerun only redoes this step
@@ -528,36 +532,36 @@ def _run_job(self:SceneJob) -> dict:
                 seconds=secs, setup_seconds=t_setup,
                 input_mpx_per_s=H * W / 1e6 / secs, output_mpx_per_s=H * W * s * s / 1e6 / secs,
                 windows=len(keys), windows_done=n_new, windows_resumed=n_resumed, windows_recomputed=len(todo) - n_new,
-                batch_halvings=st['halvings'], final_batch=st['batch'], peak_rss_mb=_peak_rss_mb(), cog=_has_cog(),
-                workers=self.workers)
+                batch_halvings=batching['halvings'], final_batch=batching['batch'], peak_rss_mb=_peak_rss_mb(),
+                cog=_has_cog(), workers=self.workers)
 
-def _sr_batches(self:SceneJob, up, todo, read, st):
+@patch
+def _sr_batches(self:SceneJob, upscaler, todo, read, batching):
     "Yield (window keys, nodata masks, SR batch) in `todo` order, in this process or on dask workers."
     if self.workers == 1:
         pos = 0
         while pos < len(todo):
-            ks = todo[pos:pos + st['batch']]; pos += len(ks)
-            x, ms = read(ks)
-            yield ks, ms, _upscale_safe(up, x, st, self.device)
+            batch_keys = todo[pos:pos + batching['batch']]; pos += len(batch_keys)
+            x, masks = read(batch_keys)
+            yield batch_keys, masks, _upscale_safe(upscaler, x, batching, self.device)
         return
-    sh, q, pos = _Shards(self.workers), [], 0
-    method = self.method if isinstance(self.method, str) else up
+    shards, queue, pos = _Shards(self.workers), [], 0
+    method = self.method if isinstance(self.method, str) else upscaler
     try:
-        while pos < len(todo) or q:
-            while pos < len(todo) and len(q) < 2 * sh.n:
-                ks = todo[pos:pos + st['batch']]; pos += len(ks)
-                x, ms = read(ks)
-                q.append(
-                    (ks, ms,
-                     sh.client.submit(_remote_sr, method, int(self.scale), self.device, x.numpy(), st['batch'],
-                                      self.options, pure=False)))
-            ks, ms, fut = q.pop(0)
+        while pos < len(todo) or queue:
+            while pos < len(todo) and len(queue) < 2 * shards.n:
+                batch_keys = todo[pos:pos + batching['batch']]; pos += len(batch_keys)
+                x, masks = read(batch_keys)
+                queue.append(
+                    (batch_keys, masks,
+                     shards.client.submit(_remote_sr, method, int(self.scale), self.device, x.numpy(),
+                                          batching['batch'], self.options, pure=False)))
+            batch_keys, masks, fut = queue.pop(0)
             sr, halvings = fut.result()
-            st['halvings'] += halvings
-            yield ks, ms, torch.from_numpy(sr)
-    finally: sh.close()
+            batching['halvings'] += halvings
+            yield batch_keys, masks, torch.from_numpy(sr)
+    finally: shards.close()
 
-SceneJob.run, SceneJob._sr_batches = _run, _sr_batches
 
 # %% ../nbs/80_scene.ipynb #9da59707
 def run_scene(input, # input raster (GeoTIFF, COG, anything rasterio opens)
@@ -629,7 +633,7 @@ print('RSW-RESULT ' + json.dumps(r))
 """
 
 def _in_child(fn:str, **kw) -> dict:
-    "Run `rsworkbench.scene.<fn>(**kw)` in a fresh Python process; its result plus that process's peak RSS and wall time."
+    "Run `rsworkbench.scene.<fn>(**kw)` in a fresh Python process."
     t = time.perf_counter()
     p = subprocess.run([sys.executable, '-c', _CHILD, fn, json.dumps(kw)], capture_output=True, text=True)
     line = [l for l in p.stdout.splitlines() if l.startswith('RSW-RESULT ')]
@@ -699,7 +703,7 @@ def gdal_cubic(input, # input raster
                output, # COG to write
                scale:int=2 # integer factor
               ) -> str:
-    "GDAL cubic resampling of the whole raster to a DEFLATE COG through rasterio, in memory: the reference `rsw scene --method bicubic` is compared with."
+    "GDAL cubic resampling of the whole raster to a DEFLATE COG through rasterio, in memory."
     require_geo('gdal_cubic')
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_source(input) as d:
         a = d.read(out_shape=(d.count, d.height * scale, d.width * scale), resampling=Resampling.cubic)

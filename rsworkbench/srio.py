@@ -96,7 +96,7 @@ def sr_array(da, # DataArray (band, y, x) with 1 or 3 bands, from `read_raster`
              device='cpu',
              stretch='auto' # value mapping to model range (`data.io.parse_stretch`); 'auto' clips nothing
             ) -> np.ndarray:
-    "Super-resolve a raster DataArray: (c, h·s, w·s) array in the input's dtype and range, NaN/nodata carried to the SR grid, no valid pixel turned into nodata."
+    "Super-resolve a raster DataArray."
     return _sr_array(da, upscaler, tile, overlap, device, stretch)[0]
 
 def _same_file(a:Path, b:Path) -> bool:
@@ -127,7 +127,7 @@ def sr_raster(src, # input raster path
               device='auto', # torch device
               tile:int=512, overlap:int=32, # tiling of large inputs
               upscaler=None, # a prebuilt `Upscaler` (skips `get_method`)
-              stretch='auto', # value mapping (`data.io.parse_stretch`): 'auto' keeps the input range; percentiles clip (recorded in the tags)
+              stretch='auto', # value mapping (`data.io.parse_stretch`): 'auto' keeps the input range
               **options # passed to the method's factory
              ) -> Path:
     "Super-resolve one raster file into `dst`, atomically, under a lock on `dst`; refuses to write over its input."
@@ -177,10 +177,10 @@ def sr_files(files:list, # input raster paths
              dst, # output folder (same file names)
              up, # a built `Upscaler`
              bands=None, device='cpu', stretch='auto',
-             batch:int=8, # files per `upscale` call when they share shape and dtype (1: one by one; only for deterministic methods)
+             batch:int=8, # files per `upscale` call when they share shape and dtype
              tile:int=512, overlap:int=32, # inputs larger than `tile` are tiled, one at a time
              progress:bool=True, desc:str='sr') -> list[Path]:
-    "Stream `files` through one loaded upscaler: consecutive files of one shape and dtype share an `upscale` call; each output is written atomically as soon as its batch is done."
+    "Stream `files` through one loaded upscaler: consecutive files of one shape and dtype share an `upscale` call."
     from tqdm.auto import tqdm
     dst, s = Path(dst), int(up.scale)
     out, group, bar = [], [], tqdm(total=len(files), desc=desc, disable=not progress, unit='file')
@@ -217,7 +217,7 @@ def sr_files(files:list, # input raster paths
 def sr_path(src, dst, method:str='bicubic', scale:int=4, bands=None, device='auto', progress:bool=True, stretch='auto',
             batch:int=8, # files per model call in a folder, where sizes agree (deterministic methods)
             **kw) -> list[Path]:
-    "Super-resolve a file, or every image in a folder (into folder `dst`, same names) with the model loaded once; never writes over an input."
+    "Super-resolve a file, or every image in a folder (into folder `dst`, same names) with the model loaded once."
     src, dst = Path(src), Path(dst)
     if not src.exists(): raise RSWError(f"input not found: {src}")
     parse_stretch(stretch); check_options(method, kw)

@@ -20,7 +20,7 @@ def blend_tiles(fn, # (n, c, th, tw) → (n, c', th·scale, tw·scale)
                 scale:float=1, # output pixels per input pixel (8 for a VAE decoder, 1/8 for an encoder)
                 kind:str='cosine', # blend window
                 batch:int=4, # tiles per `fn` call
-                offsets:bool=False # call `fn(tiles, [(row, col), ...])` with each tile's top-left in x's pixels (for inputs on other grids)
+                offsets:bool=False # call `fn(tiles, [(row, col), ...])` with each tile's top-left in x's pixels
                ) -> torch.Tensor:
     "Apply `fn` to overlapping tiles of `x` and blend the outputs into one tensor."
     if x.ndim != 4: raise RSWError(f"blend_tiles needs (b, c, h, w), got {tuple(x.shape)}")
@@ -100,7 +100,7 @@ def decode_residual(decode, # latents (UNet-scaled) -> images in [-1, 1] (whole 
                     delta:torch.Tensor, # the sampled latent residual
                     anchor:torch.Tensor, # the anchor image (b, 3, H, W) in [-1, 1]
                     mode:str='pixel') -> torch.Tensor:
-    "Image of a latent residual: 'pixel' = anchor + decode(z_anchor + delta) - decode(z_anchor); 'latent' = decode(z_anchor + delta)."
+    "Image of a latent residual: 'pixel' = anchor + decode(z_anchor + delta) - decode(z_anchor)."
     if mode == 'latent': return decode(z_anchor + delta)
     if mode == 'pixel':
         return anchor.to(delta.device, torch.float32) + (decode(z_anchor + delta).float() - decode(z_anchor).float())

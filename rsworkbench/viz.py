@@ -70,7 +70,7 @@ def _fit_to(a, H, W):
     fy, fx = H // a.shape[0], W // a.shape[1]
     return np.repeat(np.repeat(a, fy, 0), fx, 1)[:H, :W] if (fy, fx) != (1, 1) else a[:H, :W]
 
-def method_grid(columns:dict, # column name -> list of images (one per row); smaller ones (the LR) nearest-upsampled to the largest
+def method_grid(columns:dict, # column name -> list of images (one per row)
                 crop:int|None=96, # side of the centre crop shown, in HR pixels (None: whole images)
                 labels:dict|None=None, # column name -> list of strings printed under each panel (e.g. PSNR-Y)
                 row_names:list|None=None, # printed left of each row

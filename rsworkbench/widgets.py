@@ -120,7 +120,7 @@ class Redrawer:
         self.renders, self.error = 0, None
 
     def request(self, action=None):
-        "Mark the image stale (after running `action`, a callable, on the worker); starts a redraw unless one is queued."
+        "Mark the image stale (after running `action`, a callable, on the worker)."
         with self._lock:
             if action is not None: self._actions.append(action)
             self._dirty = True
@@ -160,7 +160,7 @@ class Redrawer:
         return True
 
 class Explorer:
-    "Base of the widgets: state in attributes, `render()` → ExplorerFigure, `controls()` → {attribute: widget}, `actions()` → {label: method}, `view()` → VBox."
+    "Base of the widgets."
     def render(self) -> ExplorerFigure:
         "An `ExplorerFigure` of the current state."
         raise NotImplementedError
@@ -170,7 +170,7 @@ class Explorer:
         return figure_png(self.render(), dpi)
 
     def controls(self) -> dict:
-        "Attribute name → ipywidget whose value is written to that attribute (then the image is redrawn); expensive sliders update on release."
+        "Attribute name → ipywidget whose value is written to that attribute (then the image is redrawn)."
         return {}
 
     def actions(self) -> dict:
@@ -296,11 +296,11 @@ RTDM_DEMO = ('whu_building_1.tif', 64, (128, 128))
 
 class RTDMExplorer(Explorer):
     "LR / PSR / RTDM / live binary mask / latent mask / TA-sampling's per-step update masks / SR, all following τ, morphology, steps and seed."
-    def __init__(self, lr:torch.Tensor|None=None, # (1, 3, h, w) in [0, 1], sides multiples of vae factor / 4; default: the `RTDM_DEMO` crop of data/
+    def __init__(self, lr:torch.Tensor|None=None, # (1, 3, h, w) in [0, 1], sides multiples of vae factor / 4; default
                  hr:torch.Tensor|None=None, # optional (1, 3, 4h, 4w) in [0, 1]: enables source='reference'
-                 pipe:TexADiffPipeline|None=None, # a pipeline; None: `checkpoint`, else the shipped one (tiny random where none is shipped)
+                 pipe:TexADiffPipeline|None=None, # a pipeline; None: `checkpoint`, else the shipped one
                  checkpoint=None, # a TexADiffPipeline.save_pretrained folder
-                 source:str|None=None, # 'predicted' or 'reference'; None: reference for the tiny pipeline when hr is given
+                 source:str|None=None, # 'predicted' or 'reference'; None
                  tau:float|None=None, # threshold (None: the pipeline's config.tau)
                  erode:int=1, dilate:int=2, fill_holes:bool=True,
                  min_area:int|None=None, # None: the pipeline's 1000 px per 512^2
@@ -445,7 +445,7 @@ class RTDMExplorer(Explorer):
 class UncertaintyExplorer(Explorer):
     "Uncertainty / ᾱ* / timestep maps beside the image, a timestep histogram and a timestep override."
     def __init__(self, lr:torch.Tensor|None=None, # (1, 3, h, w) in [0, 1]; default `demo_pair`
-                 pipe:SlimTeacherPipeline|None=None, # None: `checkpoint`, else the shipped teacher (tiny random where none is shipped)
+                 pipe:SlimTeacherPipeline|None=None, # None: `checkpoint`, else the shipped teacher
                  checkpoint=None, # a SlimTeacherPipeline.save_pretrained folder
                  alpha_mode:str='map', # the teacher's 'map' or 'image'
                  timestep:int=500, # override timestep (used when `override`)
@@ -507,7 +507,7 @@ WHU_TILES = ((384, 320), (64, 384), (352, 128), (256, 384))
 def whu_tiles(n:int=4, # tiles
               size:int=128, # HR tile side
               scale:int=4, # SR factor of the LR
-              offsets:tuple|None=None # (y, x) crop corners; default `WHU_TILES` (shifted inside the image for other sizes)
+              offsets:tuple|None=None # (y, x) crop corners; default `WHU_TILES`
              ) -> tuple:
     "(LR (n, 3, size/scale, ·) in [0, 1], HR (n, 3, size, size), building masks (n, size, size) bool) from data/whu_building_1*.tif."
     hr, lab = (load_image(data_dir()/'whu_building_1.tif'),
@@ -524,9 +524,9 @@ def whu_tiles(n:int=4, # tiles
 
 class QGAMBrowser(Explorer):
     "A query's attention map over the image, all queries, and the land cover each query tracks."
-    def __init__(self, lr:torch.Tensor|None=None, # (n, 3, h, w) in [0, 1]; default: the 4 WHU tiles with the most buildings (`WHU_TILES`)
+    def __init__(self, lr:torch.Tensor|None=None, # (n, 3, h, w) in [0, 1]; default
                  masks:np.ndarray|None=None, # (n, 4h, 4w) bool building masks (the land-cover reference)
-                 pipe:SlimDiffSRPipeline|None=None, # None: `checkpoint`, else the shipped student (tiny random where none is shipped)
+                 pipe:SlimDiffSRPipeline|None=None, # None: `checkpoint`, else the shipped student
                  checkpoint=None, # a SlimDiffSRPipeline.save_pretrained folder
                  query:int=0, image:int=0, module:int=0, device='cpu'):
         if lr is None: lr, _, masks = whu_tiles()
@@ -599,11 +599,11 @@ class QGAMBrowser(Explorer):
 # %% ../nbs/97_widgets.ipynb #5e25a083
 class StyleSampler(Explorer):
     "Reference style vs SFlow samples (seed, style scale), the map, both SRs, and a PCA of style vectors."
-    def __init__(self, lr:torch.Tensor|None=None, # (1, 3, h, w) in [0, 1]; default: the WHU tile with the most buildings, at 1/scale
+    def __init__(self, lr:torch.Tensor|None=None, # (1, 3, h, w) in [0, 1]; default
                  ref:torch.Tensor|None=None, # (1, 3, H', W') style reference in [0, 1]; default: the HR tile
                  vmap=None, # VectorMap / class indices / map tensor at the SR size; default: the WHU buildings
                  hr_set:torch.Tensor|None=None, # (n, 3, H', W') in [0, 1] for the PCA; default: WHU tiles + NAIP crops
-                 pipe:SGDMPipeline|None=None, # None: `checkpoint`, else the shipped SGDM (tiny random where none is shipped)
+                 pipe:SGDMPipeline|None=None, # None: `checkpoint`, else the shipped SGDM
                  checkpoint=None, # an SGDMPipeline.save_pretrained folder
                  scale:int=16, # 16 or 32
                  seed:int=0, style_scale:float=1.0, n_samples:int=8, steps:int=2, device='cpu'):

@@ -93,7 +93,7 @@ LAYOUTS = """a folder of HR images, searched recursively (.tif/.tiff/.png/.jpg/.
 
 def folder_images(root:str|Path # a dataset folder (see `LAYOUTS`)
                  ) -> list[Path]:
-    "The HR images of a user's dataset folder: the HR side of a paired layout, else every image, without labels, masks and LR files."
+    "The HR images of a user's dataset folder."
     root = Path(root).expanduser()
     if not root.is_dir(): raise RSWError(f"data folder not found: {root}\nExpected {LAYOUTS}")
     files = [p for p in list_images(root) if
@@ -112,7 +112,7 @@ DATA_CHOICES = ('auto', 'bundled', 'clean', 'all')
 def sr_images(data:str='auto' # 'auto' ('clean' where the test data sits beside the checkout, else 'bundled'), 'bundled' (the repo's
                               # data/), 'clean' / 'all' (the test-data groups), or a folder of your own images (`LAYOUTS`)
              ) -> list[Path]:
-    "The real HR RGB images an SR model trains and is evaluated on, sorted (the test-data groups without the `NOT_HR` files)."
+    "The real HR RGB images an SR model trains and is evaluated on, sorted."
     data = str(data)
     if data == 'auto': data = 'clean' if shared_data_dir() else 'bundled'
     if data == 'bundled': return sorted(bundled_images())
@@ -135,7 +135,7 @@ def split_files(files:list, # image paths
                 val_fraction:float=0.1, # expected share of validation files
                 seed:int=0 # changes the split
                ) -> tuple:
-    "Split files into (train, val) by a hash of the file name; at least one val file when there are 2+ and val_fraction > 0."
+    "Split files into (train, val) by a hash of the file name."
     files = [Path(f) for f in files]
     if not 0 <= val_fraction < 1: raise RSWError(f"val_fraction must be in [0, 1), got {val_fraction}")
     h = {f: _hash01(f.name, seed) for f in files}
@@ -190,7 +190,7 @@ def apply_degrader(degrader, # callable or None (bicubic)
 
 # %% ../../nbs/12_data.datasets.ipynb #05724b3c
 def usm_target_of(degrader, # callable, a `data.degrade.Degrader`, or None (bicubic)
-                  usm_target:bool|None=None # explicit choice; None: the degrader's own `usm_target` (False when it has none)
+                  usm_target:bool|None=None # explicit choice; None
                  ) -> bool:
     "Whether training pairs made with `degrader` use the USM-sharpened HR."
     return bool(getattr(degrader, 'usm_target', False)) if usm_target is None else bool(usm_target)
@@ -200,7 +200,7 @@ def degrade_pair(degrader, # callable or None (bicubic)
                  scale:int, seed:int|None=None,
                  usm_target:bool|None=None # see `usm_target_of`
                 ) -> tuple:
-    "A training pair (lr, target): with USM the target is `usm_sharp(x)` and the LR is degraded from it (Real-ESRGAN), else (lr, x)."
+    "A training pair (lr, target)."
     t = usm_sharp(x, **USM) if usm_target_of(degrader, usm_target) else x
     return apply_degrader(degrader, t, scale, seed), t
 
@@ -217,7 +217,7 @@ def _check_patch(patch, scale):
 
 # %% ../../nbs/12_data.datasets.ipynb #2031919a
 class HRTileDataset(Dataset):
-    "Random HR crops from whole images with the LR made on the fly: items {'hr', 'lr', 'path'} in [-1, 1] (+ 'map', 'style')."
+    "Random HR crops from whole images with the LR made on the fly."
     def __init__(self, files:list, # HR image files
                  patch:int=128, # HR crop size, a multiple of `scale`
                  scale:int=4, # SR factor
@@ -229,7 +229,7 @@ class HRTileDataset(Dataset):
                  maps:list|None=None, # map images aligned pixel-for-pixel with `files` (returned as 'map')
                  style_refs:list|None=None, # reference images; a random crop of one is returned as 'style'
                  scale_mode:str|None=None, # see `load_rgb`
-                 usm_target:bool|None=None): # 'hr' is the USM-sharpened crop and the LR is made from it (Real-ESRGAN); None: follow the degrader (on for the Real-ESRGAN kind, off for bicubic)
+                 usm_target:bool|None=None): # 'hr' is the USM-sharpened crop and the LR is made from it (Real-ESRGAN)
         _check_patch(patch, scale)
         self.files = [Path(f) for f in files]
         if not self.files: raise RSWError("HRTileDataset needs at least one image file")

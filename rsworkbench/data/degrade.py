@@ -83,7 +83,7 @@ def sinc_kernel(size:int, # odd kernel size k
                 cutoff, # cutoff frequency ω_c in radians (float or (b,) tensor), in (0, π]
                 pad_to:int=0, # zero-pad to this odd size (0: no padding)
                 device=None) -> torch.Tensor:
-    "2-D sinc (circular low-pass, ideal disc in frequency) kernel ω J1(ω r) / (2π r), normalised (BasicSR's `circular_lowpass_kernel`)."
+    "2-D sinc (circular low-pass, ideal disc in frequency) kernel ω J1(ω r) / (2π r), normalised."
     if size % 2 == 0: raise RSWError(f"sinc_kernel: size must be odd, got {size}")
     (w,), batched = _batch(cutoff, device=device)
     xx, yy = mesh_grid(size, device=w.device)
@@ -156,7 +156,7 @@ def random_sinc_kernels(n:int, # number of kernels
                         pad_to:int=21, # output size
                         generator:torch.Generator|None=None, # CPU generator
                        ) -> torch.Tensor:
-    "Real-ESRGAN's final sinc filter per sample: sinc with cutoff U(π/3, π) with probability `prob`, else a pulse; (n, pad_to, pad_to)."
+    "Real-ESRGAN's final sinc filter per sample."
     g = generator
     sizes = _random_sizes(n, size_range, g)
     cut = _uniform(n, math.pi / 3, math.pi, g)
@@ -342,7 +342,7 @@ def blur_matrix(n:int, # axis length
 def blur_sep(x:torch.Tensor, # (b, c, h, w)
              g:torch.Tensor # (k,) 1-D kernel, k odd
             ) -> torch.Tensor:
-    "Separable blur with the outer product of `g`, reflect-101 borders; same shape out (two matrix products up to 1024 px, else convolutions)."
+    "Separable blur with the outer product of `g`, reflect-101 borders; same shape out."
     b, c, h, w = x.shape; p = g.numel() // 2
     if max(h, w) <= 1024:   # banded matrices: the same sums, several times faster than a 1-channel conv on the CPU
         return blur_matrix(h, g, x.device, x.dtype) @ x @ blur_matrix(w, g, x.device, x.dtype).T
@@ -359,7 +359,7 @@ def usm_sharp(img:torch.Tensor, # (b, c, h, w) in [0, 1]
               threshold:float=10., # on |I - blur(I)| in 8-bit units
               sigma:float=0. # Gaussian sigma; 0: OpenCV's rule from the size
              ) -> torch.Tensor:
-    "BasicSR's unsharp masking (Real-ESRGAN's sharpened target), batched: soft-masked I + weight (I - blur(I)), clipped."
+    "BasicSR's unsharp masking (Real-ESRGAN's sharpened target), batched."
     if img.ndim != 4: raise RSWError(f"usm_sharp expects a (b, c, h, w) batch, got shape {tuple(img.shape)}")
     x = img.float() if not img.is_floating_point() else img
     g = gaussian_kernel1d(radius, sigma)
@@ -479,7 +479,7 @@ class Degrader:
     "Callable HR → LR degradation: a preset name or a `DegradationConfig`, and the SR scale."
     def __init__(self, config:str|DegradationConfig='realesrgan', # a name in `PRESETS` or a config
                  scale:int=4, # SR factor; h and w must be divisible by it
-                 seed:int|None=None, # seeds the degrader's own generator (used when a call passes neither generator nor seed)
+                 seed:int|None=None, # seeds the degrader's own generator
                 ):
         if isinstance(config, str):
             if config not in PRESETS:
@@ -497,14 +497,14 @@ class Degrader:
 
     @property
     def usm_target(self) -> bool:
-        "Whether training pairs use the USM-sharpened HR (`config.usm_target`; None: on for the Real-ESRGAN kind, off for bicubic)."
+        "Whether training pairs use the USM-sharpened HR."
         u = self.config.usm_target
         return self.config.kind == 'realesrgan' if u is None else bool(u)
 
     def pair(self, hr:torch.Tensor, # (b, 3, h, w) in [0, 1]
              generator:torch.Generator|None=None, seed:int|None=None # as in `__call__`
             ) -> tuple:
-        "A training pair (lr, target): with `usm_target` the target is `usm_sharp(hr)` and the LR is degraded from it (Real-ESRGAN); else (self(hr), hr)."
+        "A training pair (lr, target)."
         t = usm_sharp(hr.float(), **USM).to(hr.dtype) if self.usm_target else hr
         return self(t, generator, seed), t
 

@@ -79,7 +79,7 @@ def _cannot_read(p, e) -> RSWError:
         f"cannot read {p}: {str(e).splitlines()[0] if str(e) else type(e).__name__} (corrupt or not a raster?)")
 
 def _read_plain(p:Path) -> tuple:
-    "(c, h, w) array and nodata of an image without GDAL: TIFF through tifffile (Pillow for what it cannot decode), others through Pillow."
+    "(c, h, w) array and nodata of an image without GDAL."
     if p.suffix.lower() in ('.tif', '.tiff'):
         import tifffile
         try:
@@ -341,7 +341,7 @@ def from_model_bands(y, # (c, h, w) tensor or array in [-1, 1]
                      nodata=None, # nodata written at `invalid` (NaN for floats without one)
                      invalid=None # (h, w) mask of output pixels to set to nodata
                     ) -> np.ndarray:
-    "Back to raster values in `dtype`: the exact inverse of `to_model_bands` (rounded and range-checked for integers); valid values never equal nodata."
+    "Back to raster values in `dtype`: the exact inverse of `to_model_bands` (rounded and range-checked for integers)."
     dt = np.dtype(dtype)
     y = y.detach().float().cpu().numpy() if torch.is_tensor(y) else np.asarray(y, np.float32)
     # one copy; in place from here
@@ -370,7 +370,7 @@ def _pid_alive(pid) -> bool:
 @contextmanager
 def output_lock(path # the output file (or folder) to write
                ):
-    "Hold an exclusive lock on `path` while writing it: `path.lock` with PID/host; refuse a live second writer, take over a dead one's."
+    "Hold an exclusive lock on `path` while writing it: `path.lock` with PID/host."
     path = Path(path); lp = path.with_name(path.name + '.lock')
     lp.parent.mkdir(parents=True, exist_ok=True)
     me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime('%Y-%m-%dT%H:%M:%S'))

@@ -170,7 +170,7 @@ class VectorMap:
 
 def rasterize_features(src, # GeoJSON path, FeatureCollection dict or feature list
                        grid:Grid, # target pixel grid (`grid_of`, `tile_grid`)
-                       default_class:str|None=None, # class for features no tag rule recognises (None: ignore them, with a warning)
+                       default_class:str|None=None, # class for features no tag rule recognises
                        line_width_m:float=6.0, # buffered width of line features (roads), metres
                        crs:str|None=None # CRS of the coordinates; default the file's own (CRS84 when absent)
                       ) -> VectorMap:
@@ -257,7 +257,7 @@ def iou(a:np.ndarray, b:np.ndarray) -> float:
 
 def shared_checks(root:str|Path|None=None # shared data dir; default `core.shared_data_dir()`
                  ) -> dict:
-    "IoU of rasterized vectors against known masks on the real aligned data in `../shared/data` (keys absent when the data is)."
+    "IoU of rasterized vectors against known masks on the real aligned data in `../shared/data`."
     root = Path(root) if root else shared_data_dir(); out = {}
     if root is None: return out
     r = root/'robosat'/'parking'
@@ -287,7 +287,7 @@ def mask_to_features(mask:np.ndarray, # (h, w) binary mask; >0 is foreground
                      grid:Grid, # the mask's pixel grid
                      cls:str='building' # class written into each feature's `class` property
                     ) -> dict:
-    "Polygons (a GeoJSON FeatureCollection in the grid's CRS) of a mask's foreground, e.g. WHU building masks as vector footprints."
+    "Polygons (a GeoJSON FeatureCollection in the grid's CRS) of a mask's foreground, e.g."
     require_geo('mask_to_features'); class_index(cls); m = (np.asarray(mask) > 0).astype(np.uint8)
     feats = [dict(type='Feature', properties={'class': cls}, geometry=g) for g,
              v in rio_features.shapes(m, mask=m.astype(bool), transform=grid.affine) if v]

@@ -137,7 +137,7 @@ def expected_files(name:str, # backbone name
                    component:str, # 'unet', 'vae' or 'taesd'
                    weights_dir:str|Path|None=None # root folder; default `rsworkbench.core.weights_dir()`
                   ) -> list[Path]:
-    "The local files that would satisfy `component` of `name`: the diffusers-layout config and weights, then the single-file checkpoint."
+    "The local files that would satisfy `component` of `name`."
     root = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     d = root/name/_subfolder(name, component)
     files = [d/'config.json', d/_WEIGHT_FILES[0]]
@@ -160,7 +160,7 @@ def locate_weights(name:str, # backbone name
                    component:str, # 'unet', 'vae' or 'taesd'
                    weights_dir:str|Path|None=None # root folder; default `rsworkbench.core.weights_dir()`
                   ) -> dict:
-    "Where `component` of `name` would load from: `{'source': 'dir'|'single-file'|'hf-cache'|None, 'path': the component folder or file, or None}`."
+    "Where `component` of `name` would load from."
     if component == 'taesd':
         t = _spec(name)['taesd']
         if isinstance(t, str): name, component = t, 'vae'
@@ -240,7 +240,7 @@ def _build(cls, name, component, cfg, device='cpu', dtype=None, weights_dir=None
 def build_unet(name:str='tiny', # backbone name: 'sd21-base', 'sd-turbo', 'sdxl', 'tiny', 'tiny-sdxl'
                device='cpu', # torch device; 'meta' builds the architecture without memory
                dtype=None, # None = float32; 'fp16', 'bf16', 'auto' or a torch dtype
-               weights_dir:str|Path|None=None, # root of local weights; default `RSW_WEIGHTS` (tiny names: random weights when None)
+               weights_dir:str|Path|None=None, # root of local weights; default `RSW_WEIGHTS`
                allow_download:bool=False, # fetch from the Hub when nothing local is found
                seed:int=0 # seed of the random init of tiny names
               ) -> UNet2DConditionModel:
@@ -256,7 +256,7 @@ def unet_inputs(name:str='tiny', # backbone name with a UNet
                 device='cpu', dtype=torch.float32,
                 seed:int=0 # seed of the random tensors
                ) -> dict:
-    "Random keyword inputs for the backbone's UNet forward (sample, timestep, encoder_hidden_states, added_cond_kwargs)."
+    "Random keyword inputs for the backbone's UNet forward."
     cfg, g = unet_config(name), torch.Generator().manual_seed(seed)
     s = latent_size or cfg['sample_size']
     rnd = lambda *shape: torch.randn(*shape, generator=g).to(device=device, dtype=dtype)
@@ -272,7 +272,7 @@ def unet_inputs(name:str='tiny', # backbone name with a UNet
 def build_vae(name:str='tiny', # backbone name; 'taesd'/'taesdxl' give an `AutoencoderTiny`
               device='cpu', # torch device; 'meta' builds without memory
               dtype=None, # None = float32; 'fp16', 'bf16', 'auto' or a torch dtype
-              weights_dir:str|Path|None=None, # root of local weights; default `RSW_WEIGHTS` (tiny names: random when None)
+              weights_dir:str|Path|None=None, # root of local weights; default `RSW_WEIGHTS`
               allow_download:bool=False, # fetch from the Hub when nothing local is found
               seed:int=0 # seed of the random init of tiny names
              ) -> AutoencoderKL|AutoencoderTiny:
@@ -305,7 +305,7 @@ SCHEDULERS = dict(ddim='DDIMScheduler', ddpm='DDPMScheduler', euler='EulerDiscre
 
 def build_scheduler(name:str='tiny', # backbone name with a scheduler
                     kind:str|None='ddim', # a key of `SCHEDULERS`, a diffusers scheduler class name, or None (the backbone's own)
-                    **overrides # config entries to change, e.g. `timestep_spacing='trailing'`, `prediction_type='v_prediction'`
+                    **overrides # config entries to change, e.g
                    ):
     "A diffusers scheduler of `kind` with backbone `name`'s noise schedule."
     cfg = scheduler_config(name)
@@ -589,7 +589,7 @@ _PIPELINE_CLASS = {'sdxl': 'StableDiffusionXLPipeline'}
 
 def backbone_components(name:str # a real backbone name
                        ) -> list[str]:
-    "The components of `name`'s folder: model_index, unet, vae, scheduler and its text encoders/tokenizers ('vae' alone for the TAESDs)."
+    "The components of `name`'s folder: model_index, unet, vae, scheduler and its text encoders/tokenizers."
     spec = _spec(name)
     if name in TINY_NAMES:
         raise RSWError(
@@ -660,11 +660,11 @@ def _write_component(root, name, comp, dtype, seed):
 def materialize_weights(root:str|Path, # weights root to write (e.g. what `RSW_WEIGHTS` points at)
                         names=('sd21-base', 'sd-turbo', 'sdxl', 'taesd', 'taesdxl'), # backbones to write
                         dtype='fp16', # 'fp16' (written as the `.fp16` variant files), 'bf16' or 'fp32'
-                        components=None, # None: all of each backbone's; else a subset, e.g. ('unet', 'text_encoder', 'tokenizer')
+                        components=None, # None: all of each backbone's; else a subset, e.g.
                         seed:int=0, # seed of the random weights (each component offset from it)
                         progress=None # callable(str) told about each component written, e.g. print
                        ) -> list[dict]:
-    "Write a real-layout weights folder with random weights from the published configs; returns one row per component (name, component, written)."
+    "Write a real-layout weights folder with random weights from the published configs."
     import time
     root, dtype = Path(root), get_dtype('cpu', dtype)
     names = [names] if isinstance(names, str) else list(names)
@@ -720,7 +720,7 @@ def _expected_model(name, comp):
 def _norm(v): return list(v) if isinstance(v, (list, tuple)) else v
 
 def _component_problems(root, name, comp, found_only=False):
-    "Problems of one component's files (an empty list: complete and laid out right); with `found_only`, only whether the files are there."
+    "Problems of one component's files (an empty list: complete and laid out right)."
     d, probs, info = _component_dir(root, name, comp), [], {}
     if comp == 'model_index':
         p = d/'model_index.json'
@@ -801,7 +801,7 @@ def _params_in(d, comp):
 def check_weights_folder(path:str|Path, # a weights root (holding <name>/ folders) or one backbone folder (e.g. <root>/sdxl)
                          names=None # backbones to check in a root; None: every published one (absent ones as not found)
                         ) -> list[dict]:
-    "One row per component: name, component, found, layout_ok, params (from the file headers), expected_params, dtype, file, problems."
+    "One row per component."
     path = Path(path)
     marks = ('model_index.json', 'config.json', 'unet', 'vae', 'scheduler', 'text_encoder', 'tokenizer')
     if names is None and path.name in BACKBONES and path.name not in TINY_NAMES and any(
@@ -828,7 +828,7 @@ def check_weights_folder(path:str|Path, # a weights root (holding <name>/ folder
 # %% ../../nbs/20_models.backbones.ipynb #6c44c193
 def weights_status(weights_dir:str|Path|None=None # root of local weights; default `RSW_WEIGHTS`
                   ) -> list[dict]:
-    "One row per pretrained component: name, component, found, source, and the path found or the file expected; 'text_encoders' rows cover the text encoder(s) and tokenizer(s) together (without them CFG has no prompt to act on)."
+    "One row per pretrained component: name, component, found, source, and the path found or the file expected."
     rows = []
     for name, spec in BACKBONES.items():
         if name in TINY_NAMES: continue

@@ -279,7 +279,7 @@ def _read_cache(path:Path, keys) -> dict|None:
 
 def realesrgan_x4plus_state_dict(cache:bool=True # read/write the safetensors cache
                                 ) -> dict[str, torch.Tensor]:
-    "The Real-ESRGAN x4plus weights as an `RRDBNet` state dict: from the cache, else converted from the ncnn files (and cached)."
+    "The Real-ESRGAN x4plus weights as an `RRDBNet` state dict."
     from safetensors.torch import save_file
     path = realesrgan_cache_path()
     with torch.device('meta'): keys = RRDBNet().state_dict().keys()
