@@ -5,6 +5,7 @@
 # %% ../../nbs/74_texadiff.pipeline.ipynb #91f24ee8
 from __future__ import annotations
 import inspect, math, warnings
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
@@ -15,6 +16,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from fastcore.basics import patch
 from ..core import RSWError, get_device, get_dtype, from_pm1, PKG_DIR
+from ..core import check_image, check_int, check_number, check_choice, check_tile, check_color_fix, fix_colors
 from ..registry import register_method, get_method, load_pipeline
 from ..models.backbones import build_unet, build_vae, build_scheduler, unet_config, TINY_NAMES
 from ..models.backbones import has_text_encoders, build_text_encoders
@@ -22,38 +24,15 @@ from .rtdm import RTDMPredictor, binarize, refine_mask, pool_to_latent
 from .control import MiniControlNet, attach_control, control_channels
 from .sampling import TASampler
 from ..tiling import blend_tiles, tile_overlap, anchor_latents, decode_residual, RESIDUAL_DECODES
+from ..scene import _RAMPS
 from ..models.autoencoder import load_vae
 
 # %% auto #0
-__all__ = ['TEXADIFF_PROMPT', 'TEXADIFF_NEGATIVE_PROMPT', 'SCALE', 'MASK_VARIANTS', 'TINY_CONTROL', 'TINY_PREDICTOR',
-           'SMALL_CONTROL', 'CONTROL_SIZES', 'SHIPPED_TEXADIFF', 'wavelet_decompose', 'wavelet_color_fix',
-           'PromptEmbeds', 'prompt_for', 'encode_prompt', 'TexADiffOutput', 'vae_factor', 'lr_geometry',
-           'TexADiffPipeline', 'tiny_pipeline', 'build_pipeline', 'TexADiffUpscaler', 'load_texadiff',
-           'tile_skip_latency', 'texadiff_figure']
-
-# %% ../../nbs/74_texadiff.pipeline.ipynb #54d71f71
-def _wavelet_blur(x, r):
-    k = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], device=x.device, dtype=x.dtype) / 16
-    return F.conv2d(F.pad(x, (r, r, r, r), mode='replicate'), k.expand(x.shape[1], 1, 3, 3), groups=x.shape[1], dilation=r)
-
-def wavelet_decompose(x:torch.Tensor, # (b, c, h, w)
-                      levels:int=5 # blur passes (dilation 1, 2, .., 2**(levels-1)), capped by the image size
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    "À-trous split into (high, low) with high + low == x."
-    levels = max(1, min(levels, int(math.log2(max(min(x.shape[-2:]) - 1, 1))) + 1))
-    high, low = torch.zeros_like(x), x
-    for i in range(levels):
-        b = _wavelet_blur(low, 2 ** i)
-        high, low = high + (low - b), b
-    return high, low
-
-def wavelet_color_fix(sr:torch.Tensor, # (b, 3, H, W) result
-                      ref:torch.Tensor, # (b, 3, H, W) colour reference (e.g. the upsampled LR)
-                      levels:int=5 # wavelet levels
-                     ) -> torch.Tensor:
-    "High frequencies of `sr` plus low frequencies of `ref`."
-    if sr.shape != ref.shape: raise RSWError(f"wavelet_color_fix: sr {tuple(sr.shape)} and reference {tuple(ref.shape)} differ; resize the reference to the SR size")
-    return wavelet_decompose(sr, levels)[0] + wavelet_decompose(ref, levels)[1]
+__all__ = ['TEXADIFF_PROMPT', 'TEXADIFF_NEGATIVE_PROMPT', 'SCALE', 'MASK_VARIANTS', 'TA_WINDOWS', 'TINY_CONTROL',
+           'TINY_PREDICTOR', 'SMALL_CONTROL', 'CONTROL_SIZES', 'SHIPPED_TEXADIFF', 'PromptEmbeds', 'prompt_for',
+           'encode_prompt', 'TexADiffOutput', 'vae_factor', 'lr_geometry', 'TexADiffPipeline', 'mask_grids',
+           'tiny_pipeline', 'build_pipeline', 'TexADiffUpscaler', 'load_texadiff', 'tile_skip_latency',
+           'texadiff_figure']
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #37b97134
 class PromptEmbeds(ModelMixin, ConfigMixin):
@@ -188,25 +167,33 @@ class TexADiffPipeline(DiffusionPipeline):
 @torch.no_grad()
 def check_lr(self:TexADiffPipeline, lr:torch.Tensor):
     "Validate an LR batch (b, 3, h, w) in [-1, 1] whose x4 output lands on the latent grid."
-    if not isinstance(lr, torch.Tensor) or lr.ndim != 4 or lr.shape[1] != 3:
-        raise RSWError(f"LR must be a (b, 3, h, w) tensor in [-1, 1], got {tuple(lr.shape) if isinstance(lr, torch.Tensor) else type(lr).__name__}")
-    if not torch.isfinite(lr).all(): raise RSWError("LR contains NaN or inf; fill nodata before super-resolving")
-    if lr.min() < -1.01 or lr.max() > 1.01: raise RSWError(f"LR values lie in [{lr.min():.3g}, {lr.max():.3g}]; expected [-1, 1] (use core.to_pm1)")
+    check_image(lr, 'lr')
     h, w, m = *lr.shape[-2:], max(1, self.vae_scale_factor // SCALE)
     if h % m or w % m or h < m or w < m:
         raise RSWError(f"LR {h}x{w} is not x{SCALE}-compatible: its x{SCALE} output {SCALE*h}x{SCALE*w} must be divisible by the VAE factor "
                        f"{self.vae_scale_factor}, i.e. LR sides must be multiples of {m}; crop or pad the LR")
 
+@patch
+def check_psr(self:TexADiffPipeline, psr, # None, a (b, 3, 4h, 4w) tensor in [-1, 1], or an x4 `Upscaler`
+              lr:torch.Tensor): # the LR batch it goes with
+    "Refuse a PSR argument of the wrong size, range or scale."
+    b, _, h, w = lr.shape
+    if isinstance(psr, torch.Tensor):
+        if tuple(psr.shape) != (b, 3, SCALE * h, SCALE * w):
+            raise RSWError(f"scale mismatch: PSR {tuple(psr.shape)} must be (b, 3, {SCALE}h, {SCALE}w) = {(b, 3, SCALE*h, SCALE*w)} for LR {tuple(lr.shape)}")
+        check_image(psr, 'psr')
+    elif psr is not None:
+        if not callable(getattr(psr, 'upscale', None)):
+            raise RSWError(f"psr must be None, a (b, 3, 4h, 4w) tensor or an x{SCALE} Upscaler, got {type(psr).__name__}")
+        if int(getattr(psr, 'scale', 0)) != SCALE: raise RSWError(f"scale mismatch: the PSR upscaler is x{getattr(psr, 'scale', '?')}, TexADiff needs x{SCALE}")
 
 @patch
 @torch.no_grad()
 def run_psr(self:TexADiffPipeline, lr:torch.Tensor, psr=None) -> torch.Tensor:
     "The x4 pre-SR in [-1, 1]: a given tensor (checked), `psr_net`, the `set_psr` upscaler, or the `psr_method`."
     b, _, h, w = lr.shape
-    if isinstance(psr, torch.Tensor):
-        if tuple(psr.shape) != (b, 3, SCALE * h, SCALE * w):
-            raise RSWError(f"scale mismatch: PSR {tuple(psr.shape)} must be (b, 3, {SCALE}h, {SCALE}w) = {(b, 3, SCALE*h, SCALE*w)} for LR {tuple(lr.shape)}")
-        return psr.to(lr)
+    self.check_psr(psr, lr)
+    if isinstance(psr, torch.Tensor): return psr.to(lr)
     if psr is not None: self.set_psr(psr)
     if self.psr_net is not None:
         if int(getattr(self.psr_net.config, 'scale', SCALE)) != SCALE: raise RSWError(f"scale mismatch: psr_net is x{self.psr_net.config.scale}, TexADiff needs x{SCALE}")
@@ -218,10 +205,22 @@ def run_psr(self:TexADiffPipeline, lr:torch.Tensor, psr=None) -> torch.Tensor:
     return out.to(lr)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #b2b9e676
-def _as_binary(m, name):
-    if not torch.all((m == 0) | (m == 1)):
-        raise RSWError(f"{name} must be binary (0/1, 1 = texture-rich), got values in [{m.min().item():.3g}, {m.max().item():.3g}]; binarize it first (texadiff.rtdm.binarize)")
-    return m.float()
+def mask_grids(mask:torch.Tensor, # a binary mask (b, 1, H, W) on the image grid or (b, 1, H/f, W/f) on the latent grid; (b, H, W) too
+               b:int, H:int, W:int, # batch and image size it must fit
+               f:int # the VAE factor
+              ) -> tuple:
+    "(mask on the image grid, mask on the latent grid) of a given mask, both binary float; refused when its size or values are wrong."
+    if not isinstance(mask, torch.Tensor): raise RSWError(f"mask must be a tensor (1 = texture-rich) or None, got {type(mask).__name__}")
+    if mask.ndim == 3: mask = mask[:, None]
+    if mask.ndim != 4 or mask.shape[:2] != (b, 1) or tuple(mask.shape[-2:]) not in ((H, W), (H // f, W // f)):
+        raise RSWError(f"mask {tuple(mask.shape)} has the wrong size: give (b, 1, H, W) = {(b, 1, H, W)} on the image grid "
+                       f"or {(b, 1, H // f, W // f)} on the latent grid")
+    if not torch.all((mask == 0) | (mask == 1)):
+        raise RSWError(f"mask must be binary (0/1, 1 = texture-rich), got values in [{mask.min().item():.3g}, {mask.max().item():.3g}]; "
+                       f"binarize it first (texadiff.rtdm.binarize)")
+    mask = mask.float()
+    if tuple(mask.shape[-2:]) == (H, W): return mask, pool_to_latent(mask, f)
+    return F.interpolate(mask, scale_factor=f, mode='nearest'), mask
 
 @patch
 @torch.no_grad()
@@ -230,25 +229,28 @@ def make_masks(self:TexADiffPipeline, rtdm:torch.Tensor, # (b, 1, H, W) continuo
                variant:str='predicted', # one of MASK_VARIANTS
                tau:float|None=None, refine:bool=True, min_area:int|None=None):
     "(mask on the image grid, mask on the latent grid), both binary float, 1 = texture-rich."
-    if variant not in MASK_VARIANTS: raise RSWError(f"mask_variant must be one of {MASK_VARIANTS}, got {variant!r}")
+    check_choice(variant, 'mask_variant', MASK_VARIANTS)
     b, _, H, W = rtdm.shape; f = self.vae_scale_factor
     if mask is None:
         hr = binarize(rtdm, self.config.tau if tau is None else tau)
         if refine: hr = refine_mask(hr, round(1000 * H * W / 512 ** 2) if min_area is None else min_area)
         lat = pool_to_latent(hr, f)
-    else:
-        mask = mask.to(rtdm.device)
-        if mask.ndim == 3: mask = mask[:, None]
-        if mask.ndim != 4 or mask.shape[:2] != (b, 1) or tuple(mask.shape[-2:]) not in ((H, W), (H // f, W // f)):
-            raise RSWError(f"mask {tuple(mask.shape)} has the wrong size: give (b, 1, H, W) = {(b, 1, H, W)} on the image grid "
-                           f"or {(b, 1, H // f, W // f)} on the latent grid")
-        mask = _as_binary(mask, 'mask')
-        if tuple(mask.shape[-2:]) == (H, W): hr, lat = mask, pool_to_latent(mask, f)
-        else: lat, hr = mask, F.interpolate(mask, scale_factor=f, mode='nearest')
+    else: hr, lat = mask_grids(mask.to(rtdm.device), b, H, W, f)
     if variant == 'ones': hr, lat = torch.ones_like(hr), torch.ones_like(lat)
     elif variant == 'zeros': hr, lat = torch.zeros_like(hr), torch.zeros_like(lat)
     elif variant == 'inverted': hr, lat = 1 - hr, 1 - lat
     return hr, lat
+
+@patch
+@torch.no_grad()
+def predict_masks(self:TexADiffPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1]
+                  psr:torch.Tensor, # (b, 3, 4h, 4w) PSR in [-1, 1]
+                  mask=None, variant:str='predicted', tau:float|None=None, refine:bool=True, min_area:int|None=None
+                 ) -> tuple:
+    "(continuous RTDM, mask on the image grid, mask on the latent grid): the predictor's RTDM and `make_masks` of it."
+    p = next(self.predictor.parameters())
+    rtdm = self.predictor(lr.to(p), psr.to(p)).float()
+    return (rtdm, *self.make_masks(rtdm, mask, variant, tau, refine, min_area))
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #bcd769a1
 @patch
@@ -284,6 +286,148 @@ def decode_latents(self:TexADiffPipeline, z:torch.Tensor) -> torch.Tensor:
     return self.vae.decode(z / self.vae.config.scaling_factor).sample.clamp(-1, 1)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #b6e3fb9b
+TA_WINDOWS = ('timesteps', 'steps') # `TASampler` windows: the paper's timestep range, the authors' step-index rule
+
+@patch(as_prop=True)
+def latent_multiple(self:TexADiffPipeline) -> int:
+    "Latent tiles are multiples of this: the UNet's downsampling, and whole LR pixels under a /1 or /2 VAE."
+    u = 2 ** (len(self.unet.config.block_out_channels) - 1)
+    return math.lcm(u, SCALE // math.gcd(self.vae_scale_factor, SCALE))
+
+@patch
+def check_inputs(self:TexADiffPipeline, lr, num_inference_steps=None, guidance_scale=1.0, psr=None, mask=None,
+                 mask_variant='predicted', tau=None, refine=True, min_area=None, ta_sampling=True, ta_window='timesteps',
+                 t_range=(100, 500), color_fix='wavelet', generator=None, seed=None, latents=None, strength=1.0,
+                 latent_tile=None, latent_overlap=None, decode_tile=None, decode_overlap=None, tile_kind='cosine', return_dict=True):
+    "Refuse every bad argument of `__call__` (an `RSWError` naming it) before any network runs."
+    self.check_lr(lr)
+    (b, _, h, w), f = lr.shape, self.vae_scale_factor
+    check_int(num_inference_steps, 'num_inference_steps')
+    check_number(guidance_scale, 'guidance_scale', 1)
+    self.check_psr(psr, lr)
+    if mask is not None: mask_grids(mask, b, SCALE * h, SCALE * w, f)
+    check_choice(mask_variant, 'mask_variant', MASK_VARIANTS)
+    if tau is not None: check_number(tau, 'tau', 0, 1, lo_open=True, hi_open=True)
+    for v, n in ((refine, 'refine'), (ta_sampling, 'ta_sampling'), (return_dict, 'return_dict')): check_choice(v, n, (True, False))
+    check_int(min_area, 'min_area', lo=0)
+    check_choice(ta_window, 'ta_window', TA_WINDOWS)
+    if not (isinstance(t_range, (tuple, list)) and len(t_range) == 2 and 0 <= check_number(t_range[0], 't_range[0]')
+            <= check_number(t_range[1], 't_range[1]')):
+        raise RSWError(f"t_range must be (low, high) timesteps with 0 <= low <= high, got {t_range!r}")
+    check_color_fix(color_fix)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise RSWError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_int(seed, 'seed', lo=0)
+    want = (b, self.unet.config.in_channels, SCALE * h // f, SCALE * w // f)
+    if latents is not None and (not isinstance(latents, torch.Tensor) or tuple(latents.shape) != want or not torch.isfinite(latents).all()):
+        raise RSWError(f"latents must be a finite tensor of shape {want}, got {tuple(getattr(latents, 'shape', ())) or type(latents).__name__}")
+    check_number(strength, 'strength', 0, 1, lo_open=True)
+    if strength < 1 and type(self.scheduler).__name__ != 'DDIMScheduler':
+        raise RSWError(f"strength < 1 needs a DDIMScheduler (stateless steps), the pipeline has {type(self.scheduler).__name__}")
+    check_tile(latent_tile, latent_overlap, 'latent_tile', self.latent_multiple)
+    check_tile(decode_tile, decode_overlap, 'decode_tile')
+    check_choice(tile_kind, 'tile_kind', tuple(_RAMPS))
+    if guidance_scale > 1 and not self.prompt.guidable:
+        warnings.warn(f"guidance_scale={guidance_scale} has no effect: the prompt and negative embeddings are identical "
+                      f"({self.prompt.config.source}); build the pipeline where the backbone's text encoders are (or call "
+                      f"pipe.register_modules(prompt=encode_prompt(text_encoders, pipe.unet)))", stacklevel=4)
+
+# %% ../../nbs/74_texadiff.pipeline.ipynb #6ce0d7af
+@patch
+@torch.no_grad()
+def prepare_latents(self:TexADiffPipeline, lr:torch.Tensor, # (b, 3, h, w) LR
+                    psr:torch.Tensor, # (b, 3, 4h, 4w) PSR in [-1, 1]
+                    num_inference_steps:int, strength:float=1.0, generator=None,
+                    latents:torch.Tensor|None=None # given start latents (before init_noise_sigma scaling)
+                   ) -> torch.Tensor:
+    "Set the scheduler's timesteps and return the start latents: noise (strength 1) or the noised PSR latent (strength < 1)."
+    dev, b, f = self.unet.device, lr.shape[0], self.vae_scale_factor
+    if latents is None: latents = torch.randn(b, self.unet.config.in_channels, *(n // f for n in psr.shape[-2:]), generator=generator)
+    latents = latents.to(dev, self.unet.dtype)
+    self.scheduler.set_timesteps(num_inference_steps, device=dev)
+    if strength == 1: return latents * self.scheduler.init_noise_sigma
+    k = min(num_inference_steps - 1, int(round(num_inference_steps * (1 - strength))))
+    self.scheduler.timesteps = self.scheduler.timesteps[k:]
+    residual = getattr(self.config, 'latent_residual', False)                            # residual: the PSR is 0
+    z_psr = torch.zeros_like(latents) if residual else self.encode_latents(psr, generator).to(dev, self.unet.dtype)
+    return self.scheduler.add_noise(z_psr, latents, self.scheduler.timesteps[:1].repeat(b))
+
+@patch
+def unet_eps(self:TexADiffPipeline, x:torch.Tensor, t, # latents and timestep
+             lr:torch.Tensor, mask:torch.Tensor, # the control's LR and latent-grid mask for these latents
+             guidance_scale:float=1.0) -> torch.Tensor:
+    "The controlled UNet's noise prediction, with classifier-free guidance when `guidance_scale > 1`."
+    cfg, f = guidance_scale > 1, self.vae_scale_factor
+    kw = self.unet_kwargs(x.shape[0], (x.shape[-2] * f, x.shape[-1] * f), cfg)
+    with self.handle.conditions(lr.to(self.control.dtype), mask):
+        out = self.unet(torch.cat([x, x]) if cfg else x, t, **kw).sample
+    if not cfg: return out
+    u, v = out.chunk(2)
+    return u + guidance_scale * (v - u)
+
+@patch
+def tile_eps(self:TexADiffPipeline, zt:torch.Tensor, ks:list, # latent tiles and their top-left offsets (latents)
+             t, lr:torch.Tensor, mask:torch.Tensor, guidance_scale:float=1.0) -> torch.Tensor:
+    "`unet_eps` of latent tiles, with the LR and the mask cut at the same places (LR pixel = latent x f / 4)."
+    n, (th, tw), f = lr.shape[0], zt.shape[-2:], self.vae_scale_factor
+    lt = torch.stack([lr[j % n, :, r * f // SCALE:(r + th) * f // SCALE, q * f // SCALE:(q + tw) * f // SCALE] for j, (r, q) in enumerate(ks)])
+    mt = torch.stack([mask[j % n, :, r:r + th, q:q + tw] for j, (r, q) in enumerate(ks)])
+    return self.unet_eps(zt, t, lt, mt, guidance_scale)
+
+@patch
+def predict_noise(self:TexADiffPipeline, x:torch.Tensor, t, rows:torch.Tensor, # latents, timestep, their batch elements
+                  lr:torch.Tensor, mask:torch.Tensor, # the whole batch's LR and control mask
+                  guidance_scale:float=1.0, latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine'
+                 ) -> torch.Tensor:
+    "The sampler's model: `unet_eps` of the elements `rows`, whole or on blended latent tiles (MultiDiffusion)."
+    lr, mask = lr[rows], mask[rows]
+    if latent_tile is None: return self.unet_eps(x, t, lr, mask, guidance_scale)
+    fn = partial(self.tile_eps, t=t, lr=lr, mask=mask, guidance_scale=guidance_scale)
+    return blend_tiles(fn, x, latent_tile, latent_overlap, 1, tile_kind, offsets=True)
+
+@patch
+@torch.no_grad()
+def denoise(self:TexADiffPipeline, latents:torch.Tensor, # start latents (`prepare_latents`)
+            lr:torch.Tensor, mask_latent:torch.Tensor, # LR (b, 3, h, w) and binary latent-grid mask (b, 1, h', w')
+            guidance_scale:float=1.0, ta_sampling:bool=True, ta_window:str='timesteps', t_range:tuple=(100, 500),
+            generator=None, # for stochastic schedulers' step noise
+            latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine'):
+    "Sample over the scheduler's timesteps with TA-sampling (off: an all-rich mask); the `TASampler` result."
+    dev = latents.device
+    latent_tile, latent_overlap = check_tile(latent_tile, latent_overlap, 'latent_tile', self.latent_multiple)
+    ctrl = mask_latent if self.config.rtdm_condition else torch.zeros_like(mask_latent)
+    eps = partial(self.predict_noise, lr=lr, mask=ctrl, guidance_scale=guidance_scale, latent_tile=latent_tile,
+                  latent_overlap=latent_overlap, tile_kind=tile_kind)
+    step_kw = {'generator': generator} if generator is not None and 'generator' in inspect.signature(self.scheduler.step).parameters else {}
+    sampler = TASampler(self.scheduler, window=ta_window, t_range=t_range)
+    o = sampler.sample(eps, latents, mask_latent.to(dev) if ta_sampling else torch.ones_like(mask_latent, device=dev), **step_kw)
+    if not ta_sampling: o.skipped = [False] * len(o.skipped)          # the all-rich mask held nothing
+    return o
+
+@patch
+@torch.no_grad()
+def decode(self:TexADiffPipeline, latents:torch.Tensor, # sampled latents
+           psr:torch.Tensor, # the PSR (the anchor of `latent_residual`)
+           decode_tile:int|None=None, decode_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
+    "float32 images of the latents: decoded whole or in blended tiles; with `latent_residual`, around the PSR anchor."
+    f = self.vae_scale_factor
+    tile, overlap = check_tile(decode_tile, decode_overlap, 'decode_tile')
+    dec = self.decode_latents if tile is None else partial(blend_tiles, self.decode_latents, tile=tile, overlap=overlap, scale=f, kind=tile_kind)
+    if not getattr(self.config, 'latent_residual', False): return dec(latents).float()
+    z_anchor = anchor_latents(self.vae, psr, None if tile is None else tile * f).to(latents.device, self.unet.dtype)
+    return decode_residual(dec, z_anchor, latents, psr, getattr(self.config, 'residual_decode', 'pixel')).float().clamp(-1, 1)
+
+@patch
+def postprocess(self:TexADiffPipeline, images:torch.Tensor, # (b, 3, H, W) decoded SR
+                lr:torch.Tensor, # the LR batch
+                color_fix:str|None='wavelet' # one of core.COLOR_FIXES or None
+               ) -> torch.Tensor:
+    "The colour fix against the LR bicubic-upsampled to the SR size (`core.fix_colors`)."
+    if color_fix is None: return images
+    ref = F.interpolate(lr, size=images.shape[-2:], mode='bicubic', align_corners=False).clamp(-1, 1)
+    return fix_colors(images, ref, color_fix)
+
+# %% ../../nbs/74_texadiff.pipeline.ipynb #8403c9d8
 @patch
 @torch.no_grad()
 def __call__(self:TexADiffPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1]
@@ -298,7 +442,7 @@ def __call__(self:TexADiffPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1
           ta_sampling:bool=True, # texture-aware sampling
           ta_window:str='timesteps', # 'timesteps' (paper: t in t_range) or 'steps' (authors' code)
           t_range:tuple=(100, 500), # TA-sampling timestep window
-          color_fix:str|None='wavelet', # 'wavelet' or None
+          color_fix:str|None='wavelet', # one of core.COLOR_FIXES ('wavelet', 'adain') or None
           generator:torch.Generator|None=None, # for the initial noise
           seed:int|None=None, # used when no generator is given
           latents:torch.Tensor|None=None, # initial latents (before init_noise_sigma scaling)
@@ -308,71 +452,22 @@ def __call__(self:TexADiffPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1
           decode_tile:int|None=None, # decode in overlapping latent tiles of this side, blended in pixels; None: at once
           decode_overlap:int|None=None, # overlap of decoder tiles, in latents; None: a quarter of the tile
           tile_kind:str='cosine', # blend window of both tilings
-          return_dict:bool=True):
+          return_dict:bool=True): # False: the tuple (images,)
     "Super-resolve `lr` by 4; returns a `TexADiffOutput` with every intermediate map."
-    self.check_lr(lr)
-    if guidance_scale > 1 and not self.prompt.guidable:
-        warnings.warn(f"guidance_scale={guidance_scale} has no effect: the prompt and negative embeddings are identical "
-                      f"({self.prompt.config.source}); build the pipeline where the backbone's text encoders are (or call "
-                      f"pipe.register_modules(prompt=encode_prompt(text_encoders, pipe.unet)))", stacklevel=2)
-    num_inference_steps = int(num_inference_steps or getattr(self.config, 'default_steps', 20))
-    dev, b, (h, w) = self.unet.device, lr.shape[0], lr.shape[-2:]
-    lr = lr.to(dev, torch.float32)
-    H, W = SCALE * h, SCALE * w
-    psr_t = self.run_psr(lr, psr)
-    pp = next(self.predictor.parameters())
-    rtdm = self.predictor(lr.to(pp), psr_t.to(pp)).float()
-    m_hr, m_lat = self.make_masks(rtdm, mask, mask_variant, tau, refine, min_area)
-    ctrl_mask = m_lat if self.config.rtdm_condition else torch.zeros_like(m_lat)
-    sampler = TASampler(self.scheduler, window=ta_window, t_range=t_range)
-    f, c = self.vae_scale_factor, self.unet.config.in_channels
+    self.check_inputs(lr, num_inference_steps, guidance_scale, psr, mask, mask_variant, tau, refine, min_area, ta_sampling,
+                      ta_window, t_range, color_fix, generator, seed, latents, strength, latent_tile, latent_overlap,
+                      decode_tile, decode_overlap, tile_kind, return_dict)                        # 1. before any network
+    lr = lr.to(self.unet.device, torch.float32)
     if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
-    if latents is None: latents = torch.randn(b, c, H // f, W // f, generator=generator)
-    residual = getattr(self.config, 'latent_residual', False)
-    z_anchor = anchor_latents(self.vae, psr_t, None if decode_tile is None else decode_tile * f).to(dev, self.unet.dtype) if residual else None
-    self.scheduler.set_timesteps(num_inference_steps, device=dev)
-    if not 0 < strength <= 1: raise RSWError(f"strength must be in (0, 1], got {strength}")
-    if strength < 1:                                                   # SDEdit-style start from the noised PSR latent
-        if type(self.scheduler).__name__ != 'DDIMScheduler':
-            raise RSWError(f"strength < 1 needs a DDIMScheduler (stateless steps), the pipeline has {type(self.scheduler).__name__}")
-        k = min(num_inference_steps - 1, int(round(num_inference_steps * (1 - strength))))
-        self.scheduler.timesteps = self.scheduler.timesteps[k:]
-        z_psr = torch.zeros_like(z_anchor) if residual else self.encode_latents(psr_t, generator).to(dev, self.unet.dtype)   # residual: the PSR is 0
-        x = self.scheduler.add_noise(z_psr, latents.to(dev, self.unet.dtype), self.scheduler.timesteps[:1].repeat(b))
-    else: x = latents.to(dev, self.unet.dtype) * self.scheduler.init_noise_sigma
-    cfg = guidance_scale > 1
-    def unet_call(xi, t, lr_i, m_i):
-        kw = self.unet_kwargs(xi.shape[0], (xi.shape[-2] * f, xi.shape[-1] * f), cfg)
-        with self.handle.conditions(lr_i.to(self.control.dtype), m_i):
-            out = self.unet(torch.cat([xi, xi]) if cfg else xi, t, **kw).sample
-        if cfg: u, v = out.chunk(2); out = u + guidance_scale * (v - u)
-        return out
-    u = 2 ** (len(self.unet.config.block_out_channels) - 1)           # the UNet's downsampling; LR pixels per latent: f / SCALE
-    if latent_tile is not None:
-        latent_overlap = tile_overlap(latent_tile, latent_overlap, u)
-        if latent_tile % u or latent_overlap % u: raise RSWError(f"latent_tile and latent_overlap must be multiples of {u} (the UNet's downsampling)")
-    def unet_fn(xi, t, rows):
-        lr_r, m_r = lr[rows], ctrl_mask[rows]
-        if latent_tile is None: return unet_call(xi, t, lr_r, m_r)
-        def tile_fn(zt, ks):                                          # cut the LR and the mask with the latent tiles
-            n, (th, tw) = len(rows), zt.shape[-2:]
-            if any((r * f) % SCALE or (q * f) % SCALE for r, q in ks) or (th * f) % SCALE or (tw * f) % SCALE:
-                raise RSWError(f"latent tiles at {ks} do not fall on whole LR pixels (/{f} VAE): use even latent_tile and latent_overlap")
-            lr_px = lambda a: a * f // SCALE
-            lt = torch.stack([lr_r[j % n, :, lr_px(r):lr_px(r + th), lr_px(q):lr_px(q + tw)] for j, (r, q) in enumerate(ks)])
-            mt = torch.stack([m_r[j % n, :, r:r + th, q:q + tw] for j, (r, q) in enumerate(ks)])
-            return unet_call(zt, t, lt, mt)
-        return blend_tiles(tile_fn, xi, latent_tile, latent_overlap, 1, tile_kind, offsets=True)
-    step_kw = {'generator': generator} if generator is not None and 'generator' in inspect.signature(self.scheduler.step).parameters else {}
-    o = sampler.sample(unet_fn, x, m_lat.to(dev) if ta_sampling else torch.ones_like(m_lat, device=dev), **step_kw)   # seeded stochastic steps
-    if not ta_sampling: o.skipped = [False] * len(o.skipped)          # the all-rich mask held nothing
-    dec = self.decode_latents if decode_tile is None else (
-        lambda z: blend_tiles(self.decode_latents, z, decode_tile, tile_overlap(decode_tile, decode_overlap), f, tile_kind))
-    if residual: sr = decode_residual(dec, z_anchor, o.latents, psr_t, getattr(self.config, 'residual_decode', 'pixel')).float().clamp(-1, 1)
-    else: sr = dec(o.latents).float()
-    if color_fix == 'wavelet': sr = wavelet_color_fix(sr, F.interpolate(lr, size=(H, W), mode='bicubic', align_corners=False).clamp(-1, 1)).clamp(-1, 1)
-    elif color_fix is not None: raise RSWError(f"color_fix must be 'wavelet' or None, got {color_fix!r}")
-    out = TexADiffOutput(sr, psr_t, rtdm, m_hr, m_lat, o.update_masks, o.skipped, o.unet_evals, o.saved_unet_evals)
+    psr = self.run_psr(lr, psr)                                                                   # 2. pre-SR
+    rtdm, m_hr, m_lat = self.predict_masks(lr, psr, mask, mask_variant, tau, refine, min_area)    # 3. RTDM, masks
+    steps = int(num_inference_steps or getattr(self.config, 'default_steps', 20))
+    x = self.prepare_latents(lr, psr, steps, strength, generator, latents)                       # 4. start point
+    o = self.denoise(x, lr, m_lat, guidance_scale, ta_sampling, ta_window, t_range, generator,
+                     latent_tile, latent_overlap, tile_kind)                                      # 5. TA-sampling
+    sr = self.decode(o.latents, psr, decode_tile, decode_overlap, tile_kind)                      # 6. decode
+    sr = self.postprocess(sr, lr, color_fix)                                                      # 7. colour fix
+    out = TexADiffOutput(sr, psr, rtdm, m_hr, m_lat, o.update_masks, o.skipped, o.unet_evals, o.saved_unet_evals)
     return out if return_dict else (sr,)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #8cd6609c
