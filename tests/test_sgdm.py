@@ -7,7 +7,8 @@ from rsworkbench.data.vectormap import shared_checks, whu_checks, portugal_tiles
 from rsworkbench.data.datasets import bundled_images
 from rsworkbench.registry import get_method, list_methods
 from rsworkbench.sgdm.pipeline import SGDMPipeline, tiny_sgdm, load_sgdm, SHIPPED_SGDM
-from rsworkbench.sgdm.train import image_batches, map_batches, train_stage1, train_stage2, sgdm_pairs, split_pairs, evaluate_sgdm
+from rsworkbench.sgdm.train import (image_batches, map_batches, train_stage1, train_stage2, sgdm_pairs, split_pairs,
+                                    evaluate_sgdm, MapCrops)
 from rsworkbench.sgdm.sflow import SFlow
 from rsworkbench.experiments import run_template, load_metrics
 
@@ -39,9 +40,9 @@ def test_vectormap_bad_input(shared):
 def test_train_save_load_infer(tmp_path):
     pipe = tiny_sgdm()
     b = image_batches(bundled_images()[:2], hr_size=64, scale=16, seed=0)
-    r = train_stage1(pipe, b, tmp_path, steps=2)
-    assert r['step'] == 2 and np.isfinite(r['losses']).all()
-    train_stage2(pipe, [next(b)[1] for _ in range(3)], tmp_path, steps=5)
+    r = train_stage1(pipe, MapCrops(sgdm_pairs(maps=False)[:2], 64, 16), tmp_path, max_steps=2, progress=False)
+    assert r['step'] == [1, 2] and np.isfinite(r['loss']).all()
+    train_stage2(pipe, [next(b)[1] for _ in range(3)], tmp_path, max_steps=5, progress=False)
     up = load_sgdm(16, checkpoint=tmp_path/'checkpoint', num_inference_steps=2)
     lr = next(b)[0]
     sr = up.upscale(lr)
@@ -132,8 +133,8 @@ def test_shipped_sgdm_near_bicubic_on_held_out_tiles(shared):
 def test_training_scale_recorded_and_enforced(tmp_path):
     "Issue #28: a x16 checkpoint used to run at x32 without a word; the training scale is now saved and another scale refused."
     pipe = tiny_sgdm()
-    b = image_batches(bundled_images()[:1], hr_size=64, scale=16, seed=0)
-    train_stage1(pipe, b, tmp_path, steps=1)
+    b = MapCrops(sgdm_pairs(maps=False)[:1], 64, 16)
+    train_stage1(pipe, b, tmp_path, max_steps=1, progress=False)
     ck = tmp_path/'checkpoint'
     assert json.loads((ck/'model_index.json').read_text())['train_scale'] == 16
     back = SGDMPipeline.from_pretrained(str(ck))
@@ -141,7 +142,7 @@ def test_training_scale_recorded_and_enforced(tmp_path):
     with pytest.raises(RSWError, match='trained at 16x but is asked for 32x'): back(lr, 32, num_inference_steps=1)
     with pytest.raises(RSWError, match='trained at 16x'): load_sgdm(32, checkpoint=ck)
     assert load_sgdm(16, checkpoint=ck, num_inference_steps=1).upscale(lr).shape == (1, 3, 32, 32)
-    with pytest.raises(RSWError, match='not 32x'): train_stage1(tiny_sgdm(), b, tmp_path/'other', steps=1, scale=32)
+    with pytest.raises(RSWError, match='not 32x'): train_stage1(tiny_sgdm(), b, tmp_path/'other', max_steps=1, scale=32)
     assert tiny_sgdm()(lr, 32, num_inference_steps=1).images.shape == (1, 3, 64, 64)   # fresh weights: no recorded scale
     if (SHIPPED_SGDM/'model_index.json').exists():
         assert json.loads((SHIPPED_SGDM/'model_index.json').read_text())['train_scale'] == 16

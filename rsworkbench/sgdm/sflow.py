@@ -4,14 +4,16 @@
 
 # %% ../../nbs/94_sgdm.sflow.ipynb #45c2c0ea
 from __future__ import annotations
-import math
+import hashlib, json, math
+from pathlib import Path
 import torch, torch.nn as nn
 from diffusers import ModelMixin, ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from ..core import RSWError
+from ..loop import TrainSpec, fit
 
 # %% auto #0
-__all__ = ['AffineCoupling', 'Flow', 'SFlow', 'fit_sflow']
+__all__ = ['AffineCoupling', 'Flow', 'SFlow', 'style_digest', 'fit_sflow']
 
 # %% ../../nbs/94_sgdm.sflow.ipynb #eda75a02
 class AffineCoupling(nn.Module):
@@ -95,12 +97,35 @@ class SFlow(ModelMixin, ConfigMixin):
         g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         return self.mean_flow.sample(n, g, temperature), self.std_flow.sample(n, g, temperature).exp()
 
-def fit_sflow(flow:SFlow, means:torch.Tensor, stds:torch.Tensor, # (N, dim) style vectors
-              steps:int=200, lr:float=4e-4, batch_size:int=256, seed:int=0) -> list:
-    "Fit by exact NLL with Adam; returns the loss per step."
-    opt, g, hist = torch.optim.Adam(flow.parameters(), lr=lr), torch.Generator().manual_seed(seed), []
+# %% ../../nbs/94_sgdm.sflow.ipynb #8d2e4b61
+def style_digest(means:torch.Tensor, # (N, dim) style means
+                 stds:torch.Tensor # (N, dim) style stds
+                ) -> str:
+    "A short digest of the style vectors (a resume continues only a fit of the same ones)."
+    return hashlib.sha256(torch.cat([means, stds], -1).detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
+
+def fit_sflow(flow:SFlow, # fitted in place
+              means:torch.Tensor, # (N, dim) style means
+              stds:torch.Tensor, # (N, dim) style stds
+              out_dir=None, # run folder (last/, checkpoint/ with the flow, history.json); None: nothing is written
+              max_steps:int=200, # optimizer steps (in total, across resumes)
+              learning_rate:float=4e-4, # Adam learning rate
+              batch_size:int=256, # style vectors per step
+              seed:int=0, # the minibatch generator's seed
+              **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
+             ) -> dict:
+    "Fit by exact NLL with Adam; returns the history (`loss`: NLL per dimension at each step)."
+    optimizer, generator = torch.optim.Adam(flow.parameters(), lr=learning_rate), torch.Generator().manual_seed(seed)
+    def step(i):
+        idx = torch.randint(0, len(means), (min(batch_size, len(means)),), generator=generator)
+        loss = flow.nll(means[idx], stds[idx]); optimizer.zero_grad(); loss.backward(); optimizer.step()
+        return dict(loss=loss)
+    meta = dict(n_styles=len(means), styles=style_digest(means, stds))
+    last = Path(out_dir)/'last'/'history.json' if out_dir is not None else None
+    if last is not None and last.exists() and json.loads(last.read_text()).get('styles') != meta['styles']:
+        loop_kw['resume'] = False   # other style vectors: fit afresh
     flow.train()
-    for _ in range(steps):
-        idx = torch.randint(0, len(means), (min(batch_size, len(means)),), generator=g)
-        loss = flow.nll(means[idx], stds[idx]); opt.zero_grad(); loss.backward(); opt.step(); hist.append(loss.item())
-    flow.eval(); return hist
+    save = lambda folder: flow.save_pretrained(str(folder))
+    spec = TrainSpec('sflow', step, save, dict(flow=flow, optimizer=optimizer), dict(batches=generator), meta=meta,
+                     finish=flow.eval)
+    return fit(spec, out_dir, max_steps, **loop_kw)
