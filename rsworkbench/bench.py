@@ -185,8 +185,8 @@ def run_bench(device='auto', # where to measure
               batch:int=4, # batch for the throughput row of each method
               scene:bool=True, # add the scene rows (4x)
               scene_rows:list|None=None, # [(method, side, options), ...]; None: SCENE_ROWS of the device type
-              gdal_rows:list|None=None, # [(side, scale), ...] of bicubic scene vs GDAL cubic (None: GDAL_ROWS; [] for none); only with `scene`
-              startup:bool|None=None, # start-up rows: `rsw --help`, `rsw methods`, `import rsworkbench.widgets` in fresh processes (None: on the CPU only)
+              gdal_rows:list|None=None, # [(side, scale), ...] of bicubic scene vs GDAL cubic; None: GDAL_ROWS, []: none
+              startup:bool|None=None, # start-up rows in fresh processes (`rsw --help`, ...); None: on the CPU only
               texadiff_skip:bool=True, # add TexADiff's TA-sampling tile-skipping rows (tiny configs)
               onnx:bool=True, # on the CPU: onnxruntime vs eager torch for each exportable method measured (`deploy`)
               out:str|Path|None=None, # folder for bench.csv / bench.md
@@ -296,7 +296,8 @@ BENCH_COLUMNS = ('name', 'kind', 'dtype', 'mode', 'size', 'latency_ms', 'mp_per_
 
 def bench_markdown(df:pd.DataFrame) -> str:
     "The benchmark table as Markdown (the columns of `BENCH_COLUMNS` that have values), with the device line above it."
-    head = f"device: {df.attrs.get('device')} ({df.attrs.get('gpu')}), torch {df.attrs.get('torch')}, threads {df.attrs.get('threads')}\n\n"
+    head = (f"device: {df.attrs.get('device')} ({df.attrs.get('gpu')}), torch {df.attrs.get('torch')}, "
+            f"threads {df.attrs.get('threads')}\n\n")
     df = df[[c for c in BENCH_COLUMNS if c in df and df[c].notna().any()]]
     try: return head + df.to_markdown(index=False, floatfmt='.4g') + '\n'
     except ImportError: return head + df.to_string(index=False) + '\n'

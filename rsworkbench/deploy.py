@@ -27,7 +27,7 @@ def _color_match(x, ref, eps:float=1e-6):
 
 class SRGraph(nn.Module):
     "A method's upscale path as one module: LR (b, 3, h, w) in [0, 1] → SR (b, 3, s·h, s·w) in [0, 1]."
-    def __init__(self, net:nn.Module, # the network: [0, 1] LR → [0, 1] SR ('direct'), or the student on the bicubic image in [-1, 1]
+    def __init__(self, net:nn.Module, # [0, 1] LR → [0, 1] SR ('direct'), or the student on the bicubic in [-1, 1]
                  scale:int, # SR factor
                  kind:str='direct', # 'direct' or 'student'
                  factor:int=1, # the student's spatial multiple (padding)

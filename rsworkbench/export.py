@@ -27,7 +27,7 @@ _PUBLIC_PATH = re.compile(
 @functools.lru_cache(maxsize=4)
 def widget_manager_js(assets:str|Path|None=None # folder with embed.js.gz and its woff2 fonts
                      ) -> str: # the manager's JavaScript, to inline in a `<script>` element
-    "The vendored html-manager bundle, self-contained: fonts as data URIs (other font formats emptied), fixed public path."
+    "The vendored html-manager bundle, self-contained: fonts as data URIs (other formats emptied), fixed public path."
     d = Path(assets) if assets else HTML_MANAGER
     f = d/'embed.js.gz'
     if not f.is_file():

@@ -77,7 +77,7 @@ def external_resources(html:str # a rendered page
 
 # %% ../nbs/89_maps.ipynb #a46ff5f2
 class CompareControl(MacroElement):
-    "A Leaflet control with an opacity slider for `layer` and a swipe slider that clips its map pane to the right of a divider."
+    "A Leaflet control: an opacity slider for `layer`, a swipe slider clipping its pane to the right of a divider."
     _template = Template("""
 {% macro header(this, kwargs) %}
 <style>

@@ -98,8 +98,8 @@ def load_pipeline(cls, # a `DiffusionPipeline` subclass
                   tiny:Callable, # () -> the tiny random pipeline used when `checkpoint` is None
                   name:str, # method name, for messages
                   hint:str='', # where such a folder comes from, e.g
-                  shipped=None): # the method's embedded default folder (package data), used when `checkpoint` is None and it exists
-    "Load a method's pipeline from a checkpoint folder, else its shipped default, else warn and build its tiny random one."
+                  shipped=None): # the method's embedded default folder, used when `checkpoint` is None and it exists
+    "A method's pipeline from a checkpoint folder, else its shipped default, else (with a warning) its tiny one."
     import warnings
     from pathlib import Path
     if checkpoint is None and shipped is not None and (Path(shipped)/'model_index.json').exists(): checkpoint = shipped

@@ -46,7 +46,7 @@ def plan_windows(height:int, # scene rows
                  tile:int=512, # tile side in input pixels
                  overlap:int=64 # overlap between neighbouring tiles in input pixels
                 ) -> list[Window]:
-    "Row-major rasterio Windows of size min(tile, scene) covering the scene with `overlap`, last ones aligned to the border."
+    "Row-major rasterio Windows of size min(tile, scene) covering the scene with `overlap`, last ones at the border."
     require_geo('plan_windows')
     _check_tiling(tile, overlap)
     if height < 1 or width < 1: raise RSWError(f"scene must have at least one pixel, got {height}x{width}")
@@ -196,7 +196,7 @@ def _read(src, bands, **kw) -> np.ndarray:
         raise RSWError(f"cannot read {src.name}: {str(e).splitlines()[0]} (truncated or corrupt?)") from e
 
 def _scan_range(src, bands, nodata, max_px:int=4_000_000, first:bool=False) -> tuple:
-    "Per-band valid (min, max) and valid pixel count of the full-resolution scene, read in row strips of at most `max_px` pixels (`first`: stop at the first strip with a valid pixel)."
+    "Per-band valid (min, max) and valid pixel count of the scene, read in row strips of at most `max_px` pixels."
     strip = max(1, min(src.height, (max_px // 16 if first else max_px) // max(1, src.width)))
     vmin, vmax, n = np.full(len(bands), np.nan), np.full(len(bands), np.nan), 0
     for r in range(0, src.height, strip):
@@ -288,7 +288,7 @@ def _write_failed(job, e, what):
 _WORKER_METHODS = {}
 
 def _worker_device(device:str, name, n_gpus:int) -> str:
-    "'cuda' on a worker with several GPUs -> 'cuda:k', k = the trailing number of the worker name mod `n_gpus` (else unchanged)."
+    "'cuda' on a worker with several GPUs -> 'cuda:k', k = the worker name's trailing number mod `n_gpus`."
     m = re.search(r'(\d+)$', str(name))
     return f'cuda:{int(m.group(1)) % n_gpus}' if device == 'cuda' and n_gpus > 1 and m else device
 
@@ -417,7 +417,7 @@ def run(self:SceneJob) -> dict:
         return self._run_job()
 
 def _unreadable_windows(partial:Path, bl:_Blender, done:set, crc:dict|None=None) -> set:
-    "Finished windows whose owned region cannot be read back from the partial file (a corrupt block), or reads back other than written (its CRC-32 in `crc`, keyed 'i,j')."
+    "Finished windows whose owned region cannot be read back from the partial file, or reads back other than written."
     bad, crc = set(), crc or {}
     with rasterio.open(partial) as d:
         for i, j in sorted(done):
@@ -599,7 +599,7 @@ def synthetic_scene(path, # GeoTIFF to write (reused when it already holds this 
                     bands=(1, 2, 3), # the source bands to use
                     strip:int=512 # rows per write: memory ~ strip * width * bands bytes
                    ) -> Path:
-    "A `height` x `width` GeoTIFF mirror-tiled from a real image, written in row strips (bounded memory), with the source's CRS and pixel size."
+    "A `height` x `width` GeoTIFF mirror-tiled from a real image in row strips, with the source's CRS and pixel size."
     require_geo('synthetic_scene')
     path, source = Path(path), Path(source or data_dir()/BENCH_SOURCE)
     tag = f'{source.name}:{list(bands)}:{height}x{width}'
@@ -649,11 +649,11 @@ def scene_benchmark(size=2048, # scene side in input pixels, or (height, width)
                     tile:int=512, overlap:int=64, batch:int=4, # tiling, as in `run_scene`
                     workers=1, # as in `run_scene`
                     workdir=None, # synthetic scene cache and output folder (default outputs/bench/scene)
-                    keep_output:bool=False, # keep the SR COG (large: height * width * scale² * 3 bytes before compression)
+                    keep_output:bool=False, # keep the SR COG (height·width·scale²·3 bytes before compression)
                     source=None, # real raster to tile (default: the bundled NAIP tile)
                     options=None # the method's factory options (JSON-serialisable), e.g. {'size': 'sd21-base'}
                    ) -> dict:
-    "End-to-end scene throughput (read → SR → COG) and peak host memory of `run_scene`, measured in a fresh process."
+    "End-to-end scene throughput (read → SR → COG) and peak host memory of `run_scene`, in a fresh process."
     if not isinstance(method, str):
         raise RSWError("scene_benchmark runs the job in another process: give a registered method name")
     h, w = (size, size) if isinstance(size, int) else map(int, size)
@@ -732,7 +732,7 @@ def gdal_benchmark(size=2048, # scene side in input pixels, or (height, width)
                    workdir=None, # as in `scene_benchmark` (the synthetic scene is shared with it)
                    source=None # real raster to tile (default: the bundled NAIP tile)
                   ) -> dict:
-    "`gdal_cubic`'s work in a fresh process that imports only rasterio (what a user of plain GDAL runs), on the synthetic scene of `scene_benchmark`: wall time (interpreter start included) and peak RSS."
+    "`gdal_cubic` in a fresh process importing only rasterio, on `scene_benchmark`'s scene: wall time and peak RSS."
     h, w = (size, size) if isinstance(size, int) else map(int, size)
     wd = Path(workdir or outputs_dir()/'bench'/'scene'); wd.mkdir(parents=True, exist_ok=True)
     b = _in_child('synthetic_scene', path=str(wd/f'synthetic_{h}x{w}.tif'), height=h, width=w,

@@ -84,7 +84,7 @@ def tiled_vae_encode(vae, x:torch.Tensor, # images (b, 3, H, W) in [-1, 1], H an
     return blend_tiles(lambda t: _encode(vae, t), x, tile, overlap, 1 / f, kind, batch)
 
 def anchor_latents(vae, x:torch.Tensor, # images (b, 3, H, W) in [-1, 1] (e.g. the bicubic or pre-SR upsampling)
-                   tile:int|None=None, # encode in overlapping tiles of this side in pixels (bounded memory); None: at once
+                   tile:int|None=None, # encode in overlapping tiles of this side (bounded memory); None: at once
                    overlap:int|None=None, # tile overlap in pixels; None: a quarter of the tile
                    kind:str='cosine') -> torch.Tensor:
     "UNet-scaled posterior-mean latents of `x` (deterministic): the anchor that a residual-latent diffusion adds back."

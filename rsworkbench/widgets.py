@@ -19,7 +19,8 @@ from .registry import get_method, load_pipeline
 from .metrics import compute_metrics
 from .texadiff.rtdm import binarize, refine_mask, pool_to_latent, rtdm_map
 from .texadiff.pipeline import TexADiffPipeline, tiny_pipeline, SHIPPED_TEXADIFF
-from .slim.pipeline import SlimTeacherPipeline, SlimDiffSRPipeline, tiny_teacher, tiny_student, SHIPPED_STUDENT, SHIPPED_TEACHER, bicubic_up, pad_to, color_match
+from .slim.pipeline import (SlimTeacherPipeline, SlimDiffSRPipeline, tiny_teacher, tiny_student, SHIPPED_STUDENT,
+                                       SHIPPED_TEACHER, bicubic_up, pad_to, color_match)
 from .sgdm.pipeline import SGDMPipeline, tiny_sgdm, SHIPPED_SGDM
 from .data.vectormap import mask_to_map, map_tensor
 
@@ -66,7 +67,7 @@ def quiet_loading():
         if was: dlog.enable_progress_bar()
 
 def _pipe(pipe, cls, checkpoint, tiny, name, shipped):
-    "The given pipeline, else `checkpoint`, else the shipped default, else the tiny random one (with a warning); no progress bars."
+    "The given pipeline, else `checkpoint`, else the shipped default, else the tiny random one; no progress bars."
     if pipe is not None: return pipe
     with quiet_loading(): return load_pipeline(cls, checkpoint, tiny, name, shipped=shipped)
 
@@ -99,7 +100,7 @@ def figure_png(fig:Figure, # a matplotlib Figure (pyplot-managed or not)
     return buf.getvalue()
 
 class ExplorerFigure(Figure):
-    "A pyplot-free Figure that shows itself as a PNG in any Jupyter frontend (`_repr_png_`), without `%matplotlib inline`."
+    "A pyplot-free Figure shown as a PNG in any Jupyter frontend (`_repr_png_`), without `%matplotlib inline`."
     def _repr_png_(self): return figure_png(self, close=False)
     def png(self, dpi:int|None=None) -> bytes:
         "PNG bytes (the figure stays usable)."
@@ -190,7 +191,7 @@ class Explorer:
 
     def view(self, dpi:int|None=None, # PNG resolution (None: the figure's)
              background:bool=True): # redraw on a worker thread (False: redraw in the handler)
-        "ipywidgets VBox: the controls and action buttons wired to the state, above an `Image` of `png()` and a status line."
+        "ipywidgets VBox: controls and action buttons wired to the state, above an `Image` of `png()` and a status."
         import ipywidgets as W
         ctrls, acts = self.controls(), self.actions()
         img, status = W.Image(format='png', layout=W.Layout(max_width='100%', height='auto')), W.HTML('')
@@ -295,7 +296,7 @@ class ComparisonSwipe(Explorer):
 RTDM_DEMO = ('whu_building_1.tif', 64, (128, 128))
 
 class RTDMExplorer(Explorer):
-    "LR / PSR / RTDM / live binary mask / latent mask / TA-sampling's per-step update masks / SR, all following τ, morphology, steps and seed."
+    "LR / PSR / RTDM / binary mask / latent mask / per-step update masks / SR, following τ, morphology, steps, seed."
     def __init__(self, lr:torch.Tensor|None=None, # (1, 3, h, w) in [0, 1], sides multiples of vae factor / 4; default
                  hr:torch.Tensor|None=None, # optional (1, 3, 4h, 4w) in [0, 1]: enables source='reference'
                  pipe:TexADiffPipeline|None=None, # a pipeline; None: `checkpoint`, else the shipped one
@@ -304,7 +305,7 @@ class RTDMExplorer(Explorer):
                  tau:float|None=None, # threshold (None: the pipeline's config.tau)
                  erode:int=1, dilate:int=2, fill_holes:bool=True,
                  min_area:int|None=None, # None: the pipeline's 1000 px per 512^2
-                 steps:int=4, # sampling steps (DDIM, trailing: 4 steps put step 2 at t = 499, inside TA-sampling's (100, 500) window)
+                 steps:int=4, # sampling steps (DDIM, trailing: 4 steps put step 2 at t = 499, inside TA's (100, 500))
                  step:int|None=None, # the step whose update mask is shown; None: the first TA-sampling (held) step
                  seed:int=0, device='cpu', **call_kw):
         if lr is None:
@@ -377,7 +378,7 @@ class RTDMExplorer(Explorer):
     def n_steps(self) -> int: return len(self.out.update_masks)
 
     def update_mask(self, step:int|None=None) -> torch.Tensor:
-        "(h, w) bool: latent positions updated at `step` (default: the current one), from sampling with the current mask."
+        "(h, w) bool: latent positions updated at `step` (default: the current one) when sampling with the mask."
         u = self.out.update_masks
         s = self.step if step is None else step
         if not 0 <= s < len(u): raise RSWError(f"step must lie in [0, {len(u) - 1}], got {s}")
@@ -509,7 +510,7 @@ def whu_tiles(n:int=4, # tiles
               scale:int=4, # SR factor of the LR
               offsets:tuple|None=None # (y, x) crop corners; default `WHU_TILES`
              ) -> tuple:
-    "(LR (n, 3, size/scale, ·) in [0, 1], HR (n, 3, size, size), building masks (n, size, size) bool) from data/whu_building_1*.tif."
+    "(LR (n, 3, size/scale, ·) in [0, 1], HR (n, 3, size, size), masks (n, size, size) bool) of data/whu_building_1*."
     hr, lab = (load_image(data_dir()/'whu_building_1.tif'),
                np.asarray(read_raster(data_dir()/'whu_building_1_label.tif').values)[0] > 0)
     H, W = hr.shape[-2:]
@@ -551,7 +552,7 @@ class QGAMBrowser(Explorer):
         return F.interpolate(a, size=self.out.sr.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
 
     def tracks(self) -> pd.DataFrame:
-        "Per query: attention mass on buildings over all images, the buildings' area share, lift and the class it tracks."
+        "Per query: attention mass on buildings over all images, their area share, lift and the class it tracks."
         if self.masks is None: raise RSWError("tracks() needs masks= (building masks at the SR size)")
         m = torch.as_tensor(np.asarray(self.masks)).bool()
         if tuple(m.shape[-2:]) != tuple(self.out.sr.shape[-2:]):

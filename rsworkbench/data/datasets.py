@@ -109,8 +109,7 @@ def folder_images(root:str|Path # a dataset folder (see `LAYOUTS`)
 
 DATA_CHOICES = ('auto', 'bundled', 'clean', 'all')
 
-def sr_images(data:str='auto' # 'auto' ('clean' where the test data sits beside the checkout, else 'bundled'), 'bundled' (the repo's
-                              # data/), 'clean' / 'all' (the test-data groups), or a folder of your own images (`LAYOUTS`)
+def sr_images(data:str='auto' # 'auto', 'bundled', 'clean', 'all', or a folder of your own images (`LAYOUTS`)
              ) -> list[Path]:
     "The real HR RGB images an SR model trains and is evaluated on, sorted."
     data = str(data)
@@ -158,7 +157,7 @@ def load_rgb(path, # image file
 
 def load_map(path # map or mask image aligned with an HR image
             ) -> torch.Tensor:
-    "A map/mask image as (c, h, w) float32 in [-1, 1], all bands kept: 0/1 masks → -1/1, 8-bit by 255, others min/max."
+    "A map/mask image as (c, h, w) float32 in [-1, 1], all bands: 0/1 masks → -1/1, 8-bit by 255, others min/max."
     da = read_raster(path); a = da.values
     if a.max() <= 1 and a.min() >= 0: return to_model_range(da, lo=0, hi=1)[0][0]
     return to_model_range(da, 'dtype' if a.dtype == np.uint8 else 'minmax')[0][0]

@@ -261,7 +261,7 @@ def dct_basis(device=None, dtype=torch.float32) -> torch.Tensor:
 
 # %% ../../nbs/11_data.degrade.ipynb #922061c1
 def _jpeg_plane(x, table, rnd):
-    "Quantise a (b, c, h, w) plane (h, w multiples of 8, level-shifted) with per-sample tables (b, 64): one GEMM per direction."
+    "Quantise a (b, c, h, w) plane (h, w multiples of 8, level-shifted) with per-sample tables (b, 64)."
     b, c, h, w = x.shape
     B = dct_basis(x.device, x.dtype).view(64, 64)
     blk = x.view(b, c, h // 8, 8, w // 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(b, c, -1, 64)

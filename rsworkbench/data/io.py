@@ -325,7 +325,7 @@ def to_model_bands(a:np.ndarray, # (c, h, w) raster values
 def keep_off_nodata(a:np.ndarray, # output values (c, h, w), changed in place
                     nodata # the nodata value (None or NaN: nothing to do)
                    ) -> np.ndarray:
-    "Move valid values that landed exactly on `nodata` (e.g. bicubic undershoot to 0 on a Landsat collar) one step away, so no valid pixel reads as nodata."
+    "Move valid values that landed exactly on `nodata` one step away, so no valid pixel reads as nodata."
     if nodata is None or np.isnan(nodata): return a
     hit = a == nodata
     if not hit.any(): return a
@@ -409,7 +409,7 @@ def output_lock(path # the output file (or folder) to write
 
 def clean_leftovers(path # the output whose temporaries to remove (hold its `output_lock`)
                    ) -> list[Path]:
-    "Remove hidden temporaries a killed writer of `path` left (`atomic_path`'s `.STEM.*SUFFIX.part` and GDAL's `.ovr.tmp` beside them); returns them."
+    "Remove the hidden temporaries a killed writer of `path` left (`.STEM.*SUFFIX.part`, `.ovr.tmp`); returns them."
     path = Path(path)
     if not path.parent.is_dir(): return []
     r = '?' * 8  # mkstemp's random part

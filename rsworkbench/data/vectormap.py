@@ -296,7 +296,7 @@ def mask_to_features(mask:np.ndarray, # (h, w) binary mask; >0 is foreground
 def whu_checks(root:str|Path|None=None, # shared data dir; default `core.shared_data_dir()`
                origin:tuple=(17, 64000, 40000) # web-mercator tile the (ungeoreferenced) WHU tiles are placed on
               ) -> dict:
-    "IoU of WHU building masks → polygons → rasterized back on the tile's grid (the vector path on real footprints)."
+    "IoU of WHU building masks → polygons → rasterized back on the tile's grid (vectors on real footprints)."
     root = Path(root) if root else shared_data_dir(); out = {}
     d = root/'whu_building' if root else None
     if d is None or not d.exists(): return out

@@ -281,7 +281,7 @@ def build_vae(name:str='tiny', # backbone name; 'taesd'/'taesdxl' give an `Autoe
     cls = AutoencoderTiny if cfg['_class_name'] == 'AutoencoderTiny' else AutoencoderKL
     return _build(cls, name, 'vae', cfg, device, dtype, weights_dir, allow_download, seed)
 
-def build_taesd(name:str='taesd', # 'taesd', 'taesdxl', a backbone ('sd21-base' → taesd, 'sdxl' → taesdxl) or a tiny name
+def build_taesd(name:str='taesd', # 'taesd', 'taesdxl', a backbone ('sd21-base', 'sdxl') or a tiny name
                 device='cpu', dtype=None, # as in `build_vae`
                 weights_dir:str|Path|None=None, # root of local weights; default `RSW_WEIGHTS`
                 allow_download:bool=False, # fetch from the Hub when nothing local is found
@@ -304,7 +304,7 @@ SCHEDULERS = dict(ddim='DDIMScheduler', ddpm='DDPMScheduler', euler='EulerDiscre
                   lcm='LCMScheduler')
 
 def build_scheduler(name:str='tiny', # backbone name with a scheduler
-                    kind:str|None='ddim', # a key of `SCHEDULERS`, a diffusers scheduler class name, or None (the backbone's own)
+                    kind:str|None='ddim', # a `SCHEDULERS` key, a diffusers scheduler class name, or None (the backbone's)
                     **overrides # config entries to change, e.g
                    ):
     "A diffusers scheduler of `kind` with backbone `name`'s noise schedule."
@@ -514,7 +514,7 @@ def _text_missing(folder, spec):
     return miss
 
 def _text_folder(name, weights_dir=None):
-    "The folder holding `name`'s complete text encoders and tokenizers (the local one, else the HF-cache snapshot), or None."
+    "The folder with `name`'s complete text encoders and tokenizers (local, else the HF-cache snapshot), or None."
     spec, root = _text_spec(name), Path(weights_dir) if weights_dir is not None else default_weights_dir()
     if not _text_missing(root/name, spec): return root/name
     repo = _spec(name).get('repo')
@@ -534,7 +534,7 @@ def has_text_encoders(name:str, # backbone name
     if name not in TEXT_ENCODERS and name not in TINY_NAMES: return False
     return _text_folder(name, weights_dir) is not None
 
-def load_text_encoders(folder:str|Path, # a folder with text_encoder/ + tokenizer/ (and _2 for SDXL), e.g. a saved pipeline
+def load_text_encoders(folder:str|Path, # a folder with text_encoder/ + tokenizer/ (and _2 for SDXL)
                        device='cpu', dtype=None # as in `build_unet`
                       ) -> TextEncoders:
     "`TextEncoders` from a diffusers-layout folder; two encoders make it 'sdxl'."
@@ -798,7 +798,7 @@ def _params_in(d, comp):
     n = sum(int(torch.Size(s).numel()) for k, s in shapes.items() if not k.endswith('position_ids'))
     return n, str(wfile), wdtype
 
-def check_weights_folder(path:str|Path, # a weights root (holding <name>/ folders) or one backbone folder (e.g. <root>/sdxl)
+def check_weights_folder(path:str|Path, # a weights root (with <name>/ folders) or one backbone folder
                          names=None # backbones to check in a root; None: every published one (absent ones as not found)
                         ) -> list[dict]:
     "One row per component."

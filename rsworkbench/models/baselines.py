@@ -250,7 +250,8 @@ def ncnn_to_rrdbnet_state_dict(convs:list[NcnnConv], # from `read_ncnn_convs`, g
         sd[f'{n}.weight'], sd[f'{n}.bias'] = torch.from_numpy(c.weight.copy()), torch.from_numpy(c.bias.copy())
     elt = [l for l in layers if l.type == 'Eltwise']
     if len(elt) != 4 * num_block or any(not np.allclose(l.params.get(1, []), [0.2, 1.0]) for l in elt):
-        raise RSWError(f"{param}: expected {4 * num_block} residual sums 0.2·f(x) + x, found {len(elt)} Eltwise layers")
+        raise RSWError(f"{param}: expected {4 * num_block} residual sums 0.2·f(x) + x, "
+                       f"found {len(elt)} Eltwise layers")
     up = [l for l in layers if l.type == 'Interp']
     if len(up) != 2 or any(l.params.get(0) != 1 or l.params.get(1) != 2.0 for l in up):
         raise RSWError(f"{param}: expected two nearest ×2 Interp layers, found {len(up)}")
@@ -298,7 +299,7 @@ def realesrgan_x4plus_state_dict(cache:bool=True # read/write the safetensors ca
     return sd
 
 def load_realesrgan_x4plus(device='cpu', # torch device
-                           dtype=None, # None/'auto' (fp32 on CPU, fp16 on CUDA), 'fp32', 'fp16', 'bf16' or a torch dtype
+                           dtype=None, # None/'auto' (fp32 on CPU, fp16 on CUDA), 'fp32', 'fp16', 'bf16', a dtype
                            cache:bool=True # use the safetensors cache
                           ) -> RRDBNet:
     "Real-ESRGAN x4plus as an `RRDBNet` in eval mode ([0, 1] in, [0, 1] out)."
