@@ -304,7 +304,7 @@ SCHEDULERS = dict(ddim='DDIMScheduler', ddpm='DDPMScheduler', euler='EulerDiscre
                   lcm='LCMScheduler')
 
 def build_scheduler(name:str='tiny', # backbone name with a scheduler
-                    kind:str|None='ddim', # a `SCHEDULERS` key, a diffusers scheduler class name, or None (the backbone's)
+                    kind:str|None='ddim', # `SCHEDULERS` key, diffusers scheduler class name, or None (the backbone's)
                     **overrides # config entries to change, e.g
                    ):
     "A diffusers scheduler of `kind` with backbone `name`'s noise schedule."
