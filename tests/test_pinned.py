@@ -57,10 +57,8 @@ def test_pinned_outputs(name, one_thread):
     build, pins, extra = CASES[name]
     pipe, args, kw = build()
     with torch.no_grad(): out = pipe(*args, **kw)
-    sr = out.images if hasattr(out, 'images') else out.sr
-    _check(sr, pins)
+    _check(out.images, pins)
     if extra is not None: _check(getattr(out, extra[0]), extra[1])
-    if name.startswith('texadiff'):
-        with torch.no_grad(): tup = pipe(*args, return_dict=False, **kw)
-        assert isinstance(tup, tuple)
-        torch.testing.assert_close(tup[0], sr, rtol=0, atol=0)
+    with torch.no_grad(): tup = pipe(*args, return_dict=False, **kw)
+    assert isinstance(tup, tuple) and len(tup) == 1
+    torch.testing.assert_close(tup[0], out.images, rtol=0, atol=0)

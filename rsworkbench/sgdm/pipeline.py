@@ -6,12 +6,15 @@
 from __future__ import annotations
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from diffusers import DiffusionPipeline, ModelMixin, ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
+from fastcore.basics import patch
 from ..core import RSWError, get_device, get_dtype, PKG_DIR
+from ..core import check_image, check_int, check_choice, check_tile, check_color_fix, fix_colors
 from ..registry import register_method, load_pipeline
 from ..models.backbones import build_unet, build_vae, build_scheduler, has_text_encoders, build_text_encoders
 from ..data.vectormap import VectorMap, CLASSES, map_tensor, prompt_for, classes_from_rgb, align_map
@@ -20,6 +23,7 @@ from .adapter import SGDMAdapter
 from .unet import ControlledUNet
 from .sflow import SFlow
 from ..tiling import blend_tiles, tile_overlap, vae_factor, anchor_latents, decode_residual, RESIDUAL_DECODES
+from ..scene import _RAMPS
 from ..models.autoencoder import load_vae
 
 # %% auto #0
@@ -121,87 +125,184 @@ def check_scale(pipe:SGDMPipeline, # the pipeline to run
                        f"pipeline (sgdm.train.train_stage1 / template 91_sgdm_train with scale={scale})")
 
 # %% ../../nbs/95_sgdm.pipeline.ipynb #240539d0
-def _prep_map(self:SGDMPipeline, vmap, b, H, W):
+@patch
+def prepare_map(self:SGDMPipeline, vmap, # VectorMap / class-index array (H, W) or (b, H, W) / RGB array / (b, 3, H, W) map tensor / None
+                b:int, H:int, W:int # batch and output size
+               ) -> tuple:
+    "(map tensor (b, 3, H, W) in [-1, 1], class indices (b, H, W)) of a map argument, or (None, None); refused when it does not fit."
     if vmap is None: return None, None
+    if not isinstance(vmap, (VectorMap, np.ndarray, torch.Tensor)):
+        raise RSWError(f"vmap must be a VectorMap, a class-index or RGB array, a (b, 3, H, W) map tensor or None; got {type(vmap).__name__}")
     if isinstance(vmap, VectorMap): vmap = align_map(vmap, shape=(H, W)).classes
     if isinstance(vmap, np.ndarray):
         if vmap.ndim == 3 and vmap.shape[-1] == 3: vmap = classes_from_rgb(vmap)
-        if vmap.shape[-2:] != (H, W): raise RSWError(f"map is {vmap.shape[-2]}x{vmap.shape[-1]} px but the SR output is {H}x{W}: rasterize it on the HR grid")
+        if vmap.ndim not in (2, 3) or vmap.shape[-2:] != (H, W):
+            raise RSWError(f"map is {'x'.join(map(str, vmap.shape))} px but the SR output is {H}x{W}: rasterize it on the HR grid")
+        if vmap.ndim == 3 and vmap.shape[0] != b: raise RSWError(f"map has {vmap.shape[0]} class arrays for a batch of {b}")
+        if vmap.size and (vmap.min() < 0 or vmap.max() >= len(CLASSES)):
+            raise RSWError(f"map class indices must lie in [0, {len(CLASSES)}) (data.vectormap.CLASSES), got [{vmap.min()}, {vmap.max()}]")
         cls = vmap if vmap.ndim == 3 else np.broadcast_to(vmap, (b, H, W))
         return torch.cat([map_tensor(c) for c in cls]), cls
-    t = torch.as_tensor(vmap).float()
+    t = vmap.float()
     t = t[None] if t.ndim == 3 else t
-    if t.shape[-2:] != (H, W) or t.shape[1] != 3: raise RSWError(f"map tensor is {tuple(t.shape)}, expected (b, 3, {H}, {W}) in [-1, 1]")
+    if t.ndim != 4 or t.shape[-2:] != (H, W) or t.shape[1] != 3 or t.shape[0] not in (1, b):
+        raise RSWError(f"map tensor is {tuple(t.shape)}, expected (b, 3, {H}, {W}) in [-1, 1]")
+    check_image(t, 'map tensor')
     cls = np.stack([classes_from_rgb(((x.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()) for x in t.cpu()])
     return t.expand(b, -1, -1, -1), cls
 
-def _prep_style(self:SGDMPipeline, style, b, seed, device, dtype):
+@patch
+def check_style(self:SGDMPipeline, style, # 'sflow', 'none'/None, a reference image (b or 1, 3, h, w) in [-1, 1], or (mean, std)
+                b:int): # batch
+    "Refuse a style argument that is not one of the accepted kinds, or does not fit the batch and the encoder's style width."
+    if style is None or (isinstance(style, str) and style in ('sflow', 'none')): return
+    if isinstance(style, str): raise RSWError(f"style must be 'sflow', 'none', a reference image or (mean, std); got {style!r}")
+    d = self.encoder.config.channels
+    if isinstance(style, (tuple, list)):
+        if len(style) != 2: raise RSWError(f"style vectors must be (mean, std), got {len(style)} items")
+        for v, n in zip(style, ('mean', 'std')):
+            t = torch.as_tensor(v)
+            if t.ndim != 2 or t.shape[1] != d or t.shape[0] not in (1, b) or not torch.isfinite(t).all():
+                raise RSWError(f"style {n} must be a finite (b, {d}) or (1, {d}) tensor, got {tuple(t.shape)}")
+        return
+    if not isinstance(style, torch.Tensor):
+        raise RSWError(f"style must be 'sflow', 'none', a reference image or (mean, std); got {type(style).__name__}")
+    ref = check_image(style[None] if style.ndim == 3 else style, 'style reference')
+    if ref.shape[0] not in (1, b): raise RSWError(f"style reference batch {ref.shape[0]} must be 1 or the LR's {b}")
+
+@patch
+def check_inputs(self:SGDMPipeline, lr, scale=16, vmap=None, style='sflow', num_inference_steps=None, seed=0,
+                 latent_tile=None, latent_overlap=None, decode_tile=None, decode_overlap=None, tile_kind='cosine',
+                 color_fix=None, return_dict=True):
+    "Refuse every bad argument of `__call__` (an `RSWError` naming it) before any network runs."
+    check_image(lr, 'lr')
+    check_scale(self, scale); check_int(scale, 'scale', none=False)
+    (b, _, h, w), need = lr.shape, self.vae_scale_factor * 2 ** (len(self.adapter.config.channels) - 1)
+    if h * scale % need or w * scale % need:
+        raise RSWError(f"HR size {h * scale}x{w * scale} must be a multiple of {need} (VAE x adapter levels); pad the LR tile")
+    self.prepare_map(vmap, b, h * scale, w * scale)
+    self.check_style(style, b)
+    check_int(num_inference_steps, 'num_inference_steps')
+    check_int(seed, 'seed', lo=0, none=False)
+    check_tile(latent_tile, latent_overlap, 'latent_tile', 2 ** (len(self.adapter.config.channels) - 1))
+    check_tile(decode_tile, decode_overlap, 'decode_tile')
+    check_choice(tile_kind, 'tile_kind', tuple(_RAMPS))
+    check_color_fix(color_fix)
+    check_choice(return_dict, 'return_dict', (True, False))
+
+# %% ../../nbs/95_sgdm.pipeline.ipynb #1a14b1eb
+@patch
+def prepare_style(self:SGDMPipeline, style, b:int, seed:int, device=None, dtype=None) -> tuple:
+    "(reference image or None, (mean, std) or None) for the encoder; 'sflow' samples the style density."
     if style is None or (isinstance(style, str) and style == 'none'): return None, None
     if isinstance(style, str):
-        if style != 'sflow': raise RSWError(f"style must be 'sflow', 'none', a reference image or (mean, std); got {style!r}")
         m, s = self.sflow.sample(b, seed=seed, temperature=getattr(self.config, 'style_temperature', 1.0))
         return None, (m.to(device, dtype), s.to(device, dtype))
     if isinstance(style, (tuple, list)): return None, tuple(torch.as_tensor(v).to(device, dtype) for v in style)
     ref = torch.as_tensor(style).to(device, dtype); ref = ref[None] if ref.ndim == 3 else ref
-    if ref.shape[1] != 3: raise RSWError(f"style reference must be RGB (b, 3, h, w) in [-1, 1], got {tuple(ref.shape)}")
     return ref.expand(b, -1, -1, -1) if ref.shape[0] == 1 else ref, None
 
+@patch
 @torch.no_grad()
-def _call(self:SGDMPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1]
-          scale:int=16, # 16 or 32
-          vmap=None, # VectorMap / class-index array / (b, 3, H, W) map tensor; None = no map
-          style='sflow', # 'sflow', 'none', reference image (b, 3, h', w') or (mean, std)
-          num_inference_steps:int|None=None, # denoising steps; None: config.default_steps
-          seed:int=0, # seeds the SFlow sample and the initial noise
-          latent_tile:int|None=None, # run the UNet on overlapping latent tiles of this side (adapter features cut alike), blended; None: whole latent
-          latent_overlap:int|None=None, # overlap of latent tiles, in latents; None: a quarter of the tile
-          decode_tile:int|None=None, # decode in overlapping latent tiles of this side, blended in pixels; None: at once
-          decode_overlap:int|None=None, # overlap of decoder tiles, in latents; None: a quarter of the tile
-          tile_kind:str='cosine', # blend window of both tilings
-          ) -> SGDMOutput:
+def encode_conditions(self:SGDMPipeline, lr_up:torch.Tensor, # (b, 3, H, W) bicubic LR
+                      map_rgb:torch.Tensor|None, ref:torch.Tensor|None, style:tuple|None) -> tuple:
+    "(adapter features per level, the (mean, std) style used or None): the content-style encoder and the adapter."
+    dev, dt = self.unet.device, self.unet.dtype
+    feat, used = self.encoder(lr_up, None if map_rgb is None else map_rgb.to(dev, dt), style_ref=ref, style=style)
+    return self.adapter(feat), used
+
+@patch
+def prepare_latents(self:SGDMPipeline, b:int, H:int, W:int, # batch and output size
+                    seed:int, num_inference_steps:int) -> torch.Tensor:
+    "Set the scheduler's timesteps and return the seeded start noise, scaled by `init_noise_sigma`."
+    f, dev = self.vae_scale_factor, self.unet.device
+    lat = torch.randn(b, self.unet.config.in_channels, H // f, W // f, generator=torch.Generator().manual_seed(int(seed)))
+    self.scheduler.set_timesteps(num_inference_steps, device=dev)
+    return lat.to(dev, self.unet.dtype) * self.scheduler.init_noise_sigma
+
+@patch
+def tile_noise(self:SGDMPipeline, zt:torch.Tensor, ks:list, # latent tiles and their top-left offsets
+               t, ehs:torch.Tensor, feats:list) -> torch.Tensor:
+    "Noise of latent tiles, each adapter level cut at the tile's offsets / 2^level."
+    b, (th, tw) = feats[0].shape[0], zt.shape[-2:]
+    fs = [torch.stack([fe[j % b, :, r >> i:(r + th) >> i, q >> i:(q + tw) >> i] for j, (r, q) in enumerate(ks)]) for i, fe in enumerate(feats)]
+    return self.cunet(zt, t, ehs[[j % b for j in range(len(ks))]], fs)
+
+@patch
+def predict_noise(self:SGDMPipeline, z:torch.Tensor, t, ehs:torch.Tensor, feats:list,
+                  latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
+    "The controlled UNet's noise prediction, whole or on blended latent tiles."
+    if latent_tile is None: return self.cunet(z, t, ehs, feats)
+    return blend_tiles(partial(self.tile_noise, t=t, ehs=ehs, feats=feats), z, latent_tile, latent_overlap, 1, tile_kind, offsets=True)
+
+@patch
+@torch.no_grad()
+def denoise(self:SGDMPipeline, latents:torch.Tensor, ehs:torch.Tensor, # start latents, cross-attention states
+            feats:list, # adapter features per level
+            latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
+    "Run the scheduler's timesteps from `latents`; the final latents."
+    tile, overlap = check_tile(latent_tile, latent_overlap, 'latent_tile', 2 ** (len(feats) - 1))
+    for t in self.scheduler.timesteps:
+        eps = self.predict_noise(self.scheduler.scale_model_input(latents, t), t, ehs, feats, tile, overlap, tile_kind)
+        latents = self.scheduler.step(eps, t, latents, return_dict=False)[0]
+    return latents
+
+@patch
+def decode_latents(self:SGDMPipeline, z:torch.Tensor) -> torch.Tensor:
+    "Images of UNet-scaled latents (the VAE's decoder)."
+    return self.vae.decode(z / self.vae.config.scaling_factor).sample
+
+@patch
+@torch.no_grad()
+def decode(self:SGDMPipeline, latents:torch.Tensor, lr_up:torch.Tensor, # sampled latents, bicubic LR (the residual's anchor)
+           decode_tile:int|None=None, decode_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
+    "float32 images in [-1, 1] of the latents: whole or in blended tiles; with `latent_residual`, around the bicubic anchor."
+    f = self.vae_scale_factor
+    tile, overlap = check_tile(decode_tile, decode_overlap, 'decode_tile')
+    dec = self.decode_latents if tile is None else partial(blend_tiles, self.decode_latents, tile=tile, overlap=overlap, scale=f, kind=tile_kind)
+    if not getattr(self.config, 'latent_residual', False): return dec(latents).clamp(-1, 1).float()
+    z_a = anchor_latents(self.vae, lr_up, None if tile is None else tile * f).to(latents)
+    return decode_residual(dec, z_a, latents, lr_up, getattr(self.config, 'residual_decode', 'pixel')).clamp(-1, 1).float()
+
+@patch
+def postprocess(self:SGDMPipeline, images:torch.Tensor, lr_up:torch.Tensor, color_fix:str|None=None) -> torch.Tensor:
+    "The colour fix against the bicubic LR (`core.fix_colors`; None: unchanged)."
+    return fix_colors(images, lr_up.float(), color_fix)
+
+# %% ../../nbs/95_sgdm.pipeline.ipynb #41b53751
+@patch
+@torch.no_grad()
+def __call__(self:SGDMPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1]
+             scale:int=16, # 16 or 32
+             vmap=None, # VectorMap / class-index array / (b, 3, H, W) map tensor; None = no map
+             style='sflow', # 'sflow', 'none', reference image (b, 3, h', w') or (mean, std)
+             num_inference_steps:int|None=None, # denoising steps; None: config.default_steps
+             seed:int=0, # seeds the SFlow sample and the initial noise
+             latent_tile:int|None=None, # run the UNet on overlapping latent tiles of this side (adapter features cut alike), blended; None: whole latent
+             latent_overlap:int|None=None, # overlap of latent tiles, in latents; None: a quarter of the tile
+             decode_tile:int|None=None, # decode in overlapping latent tiles of this side, blended in pixels; None: at once
+             decode_overlap:int|None=None, # overlap of decoder tiles, in latents; None: a quarter of the tile
+             tile_kind:str='cosine', # blend window of both tilings
+             color_fix:str|None=None, # one of core.COLOR_FIXES or None (the paper: none)
+             return_dict:bool=True # False: the tuple (images,)
+            ) -> SGDMOutput:
     "Super-resolve `lr` by `scale`, guided by the map and the style."
-    check_scale(self, scale)
-    num_inference_steps = int(num_inference_steps or getattr(self.config, 'default_steps', 50))
-    if lr.ndim != 4 or lr.shape[1] != 3: raise RSWError(f"lr must be (b, 3, h, w) in [-1, 1], got {tuple(lr.shape)}")
+    self.check_inputs(lr, scale, vmap, style, num_inference_steps, seed, latent_tile, latent_overlap, decode_tile,
+                      decode_overlap, tile_kind, color_fix, return_dict)                          # 1. before any network
     for m in (self.encoder, self.adapter, self.prompt, self.unet, self.vae): m.eval()  # BatchNorm in SPADE: running stats at inference
     dev, dt = self.unet.device, self.unet.dtype
     b, (h, w) = lr.shape[0], lr.shape[-2:]; H, W = h * scale, w * scale
-    f, need = self.vae_scale_factor, self.vae_scale_factor * 2 ** (len(self.adapter.config.channels) - 1)
-    if H % need or W % need: raise RSWError(f"HR size {H}x{W} must be a multiple of {need} (VAE x adapter levels); pad the LR tile")
     lr_up = F.interpolate(lr.float(), size=(H, W), mode='bicubic', align_corners=False).clamp(-1, 1).to(dev, dt)
-    mt, cls = _prep_map(self, vmap, b, H, W)
-    ref, sty = _prep_style(self, style, b, seed, dev, dt)
-    feat, used = self.encoder(lr_up, None if mt is None else mt.to(dev, dt), style_ref=ref, style=sty)
-    feats = self.adapter(feat)
+    map_rgb, cls = self.prepare_map(vmap, b, H, W)                                               # 2. map, style
+    feats, used = self.encode_conditions(lr_up, map_rgb, *self.prepare_style(style, b, seed, dev, dt))   # 3. encoder, adapter
     ehs, prompts = self.class_conditioning(cls, b, dev, dt)
-    g = torch.Generator().manual_seed(int(seed))
-    lat = torch.randn(b, self.unet.config.in_channels, H // f, W // f, generator=g).to(dev, dt)
-    self.scheduler.set_timesteps(num_inference_steps, device=dev)
-    lat = lat * self.scheduler.init_noise_sigma
-    L = len(feats)
-    if latent_tile is not None: latent_overlap = tile_overlap(latent_tile, latent_overlap, 2 ** (L - 1))
-    if latent_tile is not None and (latent_tile % 2 ** (L - 1) or latent_overlap % 2 ** (L - 1)):
-        raise RSWError(f"latent_tile and latent_overlap must be multiples of {2 ** (L - 1)} (the adapter's {L} levels)")
-    def tile_fn(zt, t, ks):                                           # adapter level i is cut at offsets / 2^i
-        th, tw = zt.shape[-2:]
-        fs = [torch.stack([fe[j % b, :, r >> i:(r + th) >> i, q >> i:(q + tw) >> i] for j, (r, q) in enumerate(ks)]) for i, fe in enumerate(feats)]
-        return self.cunet(zt, t, ehs[[j % b for j in range(len(ks))]], fs)
-    for t in self.scheduler.timesteps:
-        zin = self.scheduler.scale_model_input(lat, t)
-        if latent_tile is None: eps = self.cunet(zin, t, ehs, feats)
-        else: eps = blend_tiles(lambda zt, ks: tile_fn(zt, t, ks), zin, latent_tile, latent_overlap, 1, tile_kind, offsets=True)
-        lat = self.scheduler.step(eps, t, lat, return_dict=False)[0]
-    dec1 = lambda z: self.vae.decode(z / self.vae.config.scaling_factor).sample
-    dec = dec1 if decode_tile is None else (lambda z: blend_tiles(dec1, z, decode_tile, tile_overlap(decode_tile, decode_overlap), f, tile_kind))
-    if getattr(self.config, 'latent_residual', False):
-        z_a = anchor_latents(self.vae, lr_up, None if decode_tile is None else decode_tile * f).to(lat)
-        img = decode_residual(dec, z_a, lat, lr_up, getattr(self.config, 'residual_decode', 'pixel'))
-    else: img = dec(lat)
-    img = img.clamp(-1, 1).float()
-    return SGDMOutput(img, *(used if used is not None else (None, None)), None if mt is None else mt.float().cpu(),
+    steps = int(num_inference_steps or getattr(self.config, 'default_steps', 50))
+    lat = self.prepare_latents(b, H, W, seed, steps)                                              # 4. start noise
+    lat = self.denoise(lat, ehs, feats, latent_tile, latent_overlap, tile_kind)                   # 5. sampling
+    img = self.postprocess(self.decode(lat, lr_up, decode_tile, decode_overlap, tile_kind), lr_up, color_fix)  # 6. decode, fix
+    if not return_dict: return (img,)
+    return SGDMOutput(img, *(used if used is not None else (None, None)), None if map_rgb is None else map_rgb.float().cpu(),
                       prompts if cls is not None else None, self.conditioning)
-
-SGDMPipeline.__call__ = _call
 
 # %% ../../nbs/95_sgdm.pipeline.ipynb #25a6c974
 ENCODER_SIZES = {'tiny': dict(channels=8, hidden=16), 'small': dict(channels=32, hidden=64)}   # from-scratch CPU configs

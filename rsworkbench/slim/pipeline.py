@@ -5,13 +5,16 @@
 # %% ../../nbs/86_slim.pipeline.ipynb #097d18cc
 from __future__ import annotations
 import json, warnings
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
 from ..core import RSWError, get_device, get_dtype, PKG_DIR
+from ..core import check_image, check_int, check_choice, check_tile, check_color_fix, fix_colors, color_match
 from ..registry import register_method, load_pipeline
 from ..models.backbones import build_unet, build_vae, build_taesd, build_scheduler
 from .uncertainty import UncertaintyEstimator
@@ -19,19 +22,20 @@ from .timestep import TimestepInverter, AlphaPredictor, alpha_from_variance
 from .teacher import ALPHA_MODES, predict_x0
 from .taesd import SlimDiffSRNet
 from ..tiling import blend_tiles, tiled_vae_encode, tile_overlap
+from ..scene import _RAMPS
 
 # %% auto #0
-__all__ = ['SCALE', 'TINY_SLIM', 'SHIPPED_STUDENT', 'SHIPPED_TEACHER', 'SlimOutput', 'bicubic_up', 'pad_to', 'color_match',
-           'SlimDiffSRPipeline', 'tiny_student', 'SlimTeacherPipeline', 'add_lora', 'tiny_teacher', 'SlimUpscaler',
-           'sd21_student', 'shipped_student', 'load_slim_student', 'load_slim_teacher']
+__all__ = ['SCALE', 'TINY_SLIM', 'SHIPPED_STUDENT', 'SHIPPED_TEACHER', 'SlimOutput', 'bicubic_up', 'pad_to', 'check_slim_inputs',
+           'slim_postprocess', 'SlimDiffSRPipeline', 'tiny_student', 'SlimTeacherPipeline', 'add_lora', 'tiny_teacher',
+           'SlimUpscaler', 'sd21_student', 'shipped_student', 'load_slim_student', 'load_slim_teacher']
 
 # %% ../../nbs/86_slim.pipeline.ipynb #2ca7d1bc
 SCALE = 4
 
 @dataclass
-class SlimOutput:
+class SlimOutput(BaseOutput):
     "A SlimDiffSR result; maps are None where the model does not produce them."
-    sr:torch.Tensor                          # (b, 3, H, W) in [-1, 1]
+    images:torch.Tensor                      # (b, 3, H, W) SR in [-1, 1]
     uncertainty:torch.Tensor|None = None     # (b, 1, h, w) predicted variance (teacher), latent grid
     alpha:torch.Tensor|None = None           # (b, 1, h, w) ᾱ* map (teacher)
     timestep:torch.Tensor|None = None        # (b, 1, h, w) fractional timestep map (teacher)
@@ -49,11 +53,24 @@ def pad_to(x:torch.Tensor, m:int) -> tuple:
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, (h, w)
 
-def color_match(x:torch.Tensor, ref:torch.Tensor, eps:float=1e-6) -> torch.Tensor:
-    "Per-image, per-channel mean/std of `x` matched to `ref`."
-    mx, sx = x.mean((2, 3), keepdim=True), x.std((2, 3), keepdim=True)
-    mr, sr = ref.mean((2, 3), keepdim=True), ref.std((2, 3), keepdim=True)
-    return ((x - mx) / (sx + eps) * sr + mr).clamp(-1, 1)
+def check_slim_inputs(lr, # (b, 3, h, w) in [-1, 1]
+                      scale, color_fix, tile_kind, return_dict, # the call's arguments of these names
+                      who:str # 'student' or 'teacher' (for the message)
+                     ):
+    "The checks both SlimDiffSR pipelines make of the arguments they share."
+    check_image(lr, 'lr')
+    if check_int(scale, 'scale', none=False) != SCALE: raise RSWError(f"SlimDiffSR {who} is trained for x{SCALE}; scale {scale} is not supported")
+    check_color_fix(color_fix)
+    check_choice(tile_kind, 'tile_kind', tuple(_RAMPS))
+    check_choice(return_dict, 'return_dict', (True, False))
+
+def slim_postprocess(images:torch.Tensor, # (b, 3, H', W') the model's output on the padded input
+                     up:torch.Tensor, # (b, 3, H, W) the bicubic-upsampled LR
+                     color_fix:str|None='adain' # one of core.COLOR_FIXES or None
+                    ) -> torch.Tensor:
+    "Crop back to the bicubic image's size, fix the colours against it (`core.fix_colors`), clamp to [-1, 1]."
+    y = images[..., :up.shape[-2], :up.shape[-1]].float()
+    return fix_colors(y, up.float(), color_fix).clamp(-1, 1)
 
 # %% ../../nbs/86_slim.pipeline.ipynb #5402f111
 class SlimDiffSRPipeline(DiffusionPipeline):
@@ -63,38 +80,62 @@ class SlimDiffSRPipeline(DiffusionPipeline):
         self.register_modules(net=net)
     scale = SCALE
 
+    def check_inputs(self, lr, scale=SCALE, color_fix='adain', return_attention=False, latent_tile=None,
+                     latent_overlap=None, tile_kind='cosine', return_dict=True):
+        "Refuse every bad argument of `__call__` (an `RSWError` naming it) before the network runs."
+        check_slim_inputs(lr, scale, color_fix, tile_kind, return_dict, 'student')
+        check_choice(return_attention, 'return_attention', (True, False))
+        check_tile(latent_tile, latent_overlap, 'latent_tile', self.net.unet.factor)
+        if latent_tile is not None and return_attention:
+            raise RSWError("return_attention needs an untiled run (latent_tile=None): QGAM maps are per tile")
+
+    def upsample(self, lr:torch.Tensor) -> tuple:
+        "(bicubic x4 image, the same reflect-padded to the student's multiple)."
+        p = next(self.net.parameters())
+        up = bicubic_up(lr.to(p.device, p.dtype), SCALE)
+        return up, pad_to(up, self.net.factor)[0]
+
+    @torch.no_grad()
+    def denoise(self, x:torch.Tensor, # the padded bicubic image
+                return_attention:bool=False, latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine'
+               ) -> torch.Tensor:
+        "The student's one pass (fused TAESD encoder, pruned UNet, decoder), whole or on tiles blended in image space."
+        net = self.net.eval()
+        if latent_tile is None:
+            net.unet.keep_attention(return_attention)
+            return net(x)
+        tile, overlap = check_tile(latent_tile, latent_overlap, 'latent_tile', net.unet.factor)
+        f = net.factor // net.unet.factor                            # image pixels per latent (TAESD)
+        return blend_tiles(net, x, tile * f, overlap * f, 1, tile_kind)
+
+    def attention_maps(self, x:torch.Tensor, # the padded input of the last (untiled) pass
+                       h:int # the output rows to keep
+                      ) -> list:
+        "QGAM stage-1 maps of the last pass, cut to the output's rows; stops keeping them."
+        unet, f = self.net.unet, 2 ** (len(self.net.config.taesd_config['encoder_block_out_channels']) - 1)
+        att = [a[..., :-(-h // f), :] for a in unet.attention_maps((x.shape[-2] // f, x.shape[-1] // f))]
+        unet.keep_attention(False)
+        return att
+
+    def postprocess(self, images, up, color_fix='adain'): return slim_postprocess(images, up, color_fix)
+
     @torch.no_grad()
     def __call__(self, lr:torch.Tensor, # (b, 3, h, w) in [-1, 1]
                  scale:int=SCALE, # must be 4 (what the student was trained for)
-                 color_fix:bool=True, # per-channel mean/std matched to the bicubic input
+                 color_fix:str|None='adain', # one of core.COLOR_FIXES or None; 'adain': per-channel mean/std of the bicubic input
                  return_attention:bool=False, # QGAM stage-1 maps in the output (untiled runs only)
                  latent_tile:int|None=None, # run the one pass on overlapping tiles of this many latents (x8 output pixels), blended; None: at once
                  latent_overlap:int|None=None, # overlap of the tiles, in latents; None: a quarter of the tile
-                 tile_kind:str='cosine' # blend window
+                 tile_kind:str='cosine', # blend window
+                 return_dict:bool=True # False: the tuple (images,)
                 ) -> SlimOutput:
-        if int(scale) != SCALE: raise RSWError(f"SlimDiffSR student is trained for x{SCALE}; scale {scale} is not supported")
-        if lr.dim() != 4 or lr.shape[1] != 3: raise RSWError(f"lr must be (b, 3, h, w) in [-1, 1], got {tuple(lr.shape)}")
-        net = self.net.eval(); p = next(net.parameters())
-        up = bicubic_up(lr.to(p.device, p.dtype), scale)
-        x, (h, w) = pad_to(up, net.factor)
-        if latent_tile is not None:
-            if return_attention: raise RSWError("return_attention needs an untiled run (latent_tile=None): QGAM maps are per tile")
-            f = net.factor // net.unet.factor                        # image pixels per latent (TAESD)
-            latent_overlap = tile_overlap(latent_tile, latent_overlap, net.unet.factor)
-            if (latent_tile * f) % net.factor or (latent_overlap * f) % net.factor:
-                raise RSWError(f"latent_tile and latent_overlap must be multiples of {net.factor // f} latents (the student's downsampling)")
-            y = blend_tiles(net, x, latent_tile * f, latent_overlap * f, 1, tile_kind)[..., :h, :w].float()
-            if color_fix: y = color_match(y, up.float())
-            return SlimOutput(sr=y.clamp(-1, 1))
-        net.unet.keep_attention(return_attention)
-        y = net(x)[..., :h, :w].float()
-        if color_fix: y = color_match(y, up.float())
-        att = None
-        if return_attention:
-            f = 2 ** (len(net.config.taesd_config['encoder_block_out_channels']) - 1)
-            att = [a[..., :-(-h // f) * 1, :] for a in net.unet.attention_maps((x.shape[-2] // f, x.shape[-1] // f))]
-            net.unet.keep_attention(False)
-        return SlimOutput(sr=y.clamp(-1, 1), attention=att)
+        "Super-resolve `lr` by 4 in one pass; a `SlimOutput` (with the QGAM maps on request)."
+        self.check_inputs(lr, scale, color_fix, return_attention, latent_tile, latent_overlap, tile_kind, return_dict)  # 1.
+        up, x = self.upsample(lr)                                                        # 2. bicubic, padded
+        y = self.denoise(x, return_attention, latent_tile, latent_overlap, tile_kind)    # 3. one pass
+        att = self.attention_maps(x, up.shape[-2]) if return_attention else None
+        sr = self.postprocess(y, up, color_fix)                                          # 4. crop, colour fix
+        return SlimOutput(sr, attention=att) if return_dict else (sr,)
 
 # %% ../../nbs/86_slim.pipeline.ipynb #b4cc0cfc
 TINY_SLIM = dict(qgam_queries=8, qgam_dim=16)
@@ -139,9 +180,17 @@ class SlimTeacherPipeline(DiffusionPipeline):
 
     @property
     def vae_factor(self) -> int: return 2 ** (len(self.vae.config.block_out_channels) - 1)
+    @property
+    def unet_factor(self) -> int: return 2 ** (len(self.unet.config.block_out_channels) - 1)
 
     def encode(self, x): return self.vae.encode(x).latent_dist.mode() * self.vae.config.scaling_factor
-    def decode(self, z): return self.vae.decode(z / self.vae.config.scaling_factor).sample
+
+    def decode(self, z:torch.Tensor, # UNet-scaled latents
+               latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
+        "Images of latents, decoded whole or on blended tiles of `latent_tile` latents."
+        if latent_tile is None: return self.vae.decode(z / self.vae.config.scaling_factor).sample
+        tile, overlap = check_tile(latent_tile, latent_overlap, 'latent_tile', self.unet_factor)
+        return blend_tiles(self.decode, z, tile, overlap, self.vae_factor, tile_kind)
 
     def alpha_star(self, z_mean:torch.Tensor, z_var:torch.Tensor, # the estimator's mean and variance
                    alpha_rule:str|None=None, # None: the rule the checkpoint was trained with (`config.alpha_mode`)
@@ -185,39 +234,67 @@ class SlimTeacherPipeline(DiffusionPipeline):
         z0 = predict_x0(u, z_lr, alpha.to(z_lr.dtype), self.scheduler.config.prediction_type)
         return (z0, z_var, alpha, t, feats) if return_features else (z0, z_var, alpha, t)
 
+    def check_inputs(self, lr, scale=SCALE, color_fix='adain', alpha_mode='map', latent_tile=None, latent_overlap=None,
+                     tile_kind='cosine', alpha_rule=None, return_dict=True):
+        "Refuse every bad argument of `__call__` (an `RSWError` naming it) before any network runs."
+        check_slim_inputs(lr, scale, color_fix, tile_kind, return_dict, 'teacher')
+        check_choice(alpha_mode, 'alpha_mode', ('map', 'image'))
+        check_choice(alpha_rule, 'alpha_rule', (*ALPHA_MODES, None))
+        if (alpha_rule or self.config.alpha_mode) == 'predictor' and self.predictor is None:
+            raise RSWError("alpha_mode='predictor' but this teacher has no ᾱ* predictor: load the folder train_teacher wrote "
+                           "(it saves predictor/), or pass alpha_rule='variance'")
+        check_tile(latent_tile, latent_overlap, 'latent_tile', self.unet_factor)
+
+    def upsample(self, lr:torch.Tensor) -> tuple:
+        "(bicubic x4 image, the same reflect-padded to the latent grid's multiple)."
+        p = next(self.unet.parameters())
+        up = bicubic_up(lr.to(p.device, p.dtype), SCALE)
+        return up, pad_to(up, self.vae_factor * self.unet_factor)[0]
+
+    @torch.no_grad()
+    def prepare_latents(self, x:torch.Tensor, # the padded bicubic image
+                        latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
+        "z_lr: the VAE's posterior mean of `x`, encoded whole or on blended tiles."
+        if latent_tile is None: return self.encode(x)
+        tile, overlap, f = *check_tile(latent_tile, latent_overlap, 'latent_tile', self.unet_factor), self.vae_factor
+        return tiled_vae_encode(self.vae, x, tile * f, overlap * f, tile_kind) * self.vae.config.scaling_factor
+
+    def forward_stacked(self, z_lr:torch.Tensor, alpha_mode:str='map', alpha_rule:str|None=None) -> torch.Tensor:
+        "`forward_latent`'s (z0, z_var, ᾱ, t) concatenated on channels (what blended tiles carry)."
+        return torch.cat(self.forward_latent(z_lr, alpha_mode, alpha_rule=alpha_rule), 1)
+
+    @torch.no_grad()
+    def denoise(self, z_lr:torch.Tensor, alpha_mode:str='map', alpha_rule:str|None=None,
+                latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine') -> tuple:
+        "(z0, z_var, ᾱ map, t map): the one uncertainty-guided step, whole or on blended latent tiles."
+        if latent_tile is None: return self.forward_latent(z_lr, alpha_mode, alpha_rule=alpha_rule)
+        tile, overlap = check_tile(latent_tile, latent_overlap, 'latent_tile', self.unet_factor)
+        out = blend_tiles(partial(self.forward_stacked, alpha_mode=alpha_mode, alpha_rule=alpha_rule), z_lr, tile, overlap, 1, tile_kind)
+        c = z_lr.shape[1]                                             # z0; z_var (1 or c channels); ᾱ; t
+        return out.split([c, out.shape[1] - c - 2, 1, 1], 1)
+
+    def postprocess(self, images, up, color_fix='adain'): return slim_postprocess(images, up, color_fix)
+
     @torch.no_grad()
     def __call__(self, lr:torch.Tensor, # (b, 3, h, w) in [-1, 1]
-                 scale:int=SCALE, color_fix:bool=True,
+                 scale:int=SCALE, # must be 4
+                 color_fix:str|None='adain', # one of core.COLOR_FIXES or None; 'adain': per-channel mean/std of the bicubic input
                  alpha_mode:str='map', # 'map' (spatially varying ᾱ*) or 'image' (per tile when tiled)
                  latent_tile:int|None=None, # encode, step and decode on overlapping tiles of this many latents, blended; None: at once
                  latent_overlap:int|None=None, # overlap of the tiles, in latents; None: a quarter of the tile
                  tile_kind:str='cosine', # blend window
-                 alpha_rule:str|None=None # ᾱ* rule; None: the one the checkpoint was trained with (`config.alpha_mode`)
+                 alpha_rule:str|None=None, # ᾱ* rule; None: the one the checkpoint was trained with (`config.alpha_mode`)
+                 return_dict:bool=True # False: the tuple (images,)
                 ) -> SlimOutput:
-        if int(scale) != SCALE: raise RSWError(f"SlimDiffSR teacher is trained for x{SCALE}; scale {scale} is not supported")
-        if lr.dim() != 4 or lr.shape[1] != 3: raise RSWError(f"lr must be (b, 3, h, w) in [-1, 1], got {tuple(lr.shape)}")
-        p = next(self.unet.parameters())
-        up = bicubic_up(lr.to(p.device, p.dtype), scale)
-        u, f = 2 ** (len(self.unet.config.block_out_channels) - 1), self.vae_factor
-        x, (h, w) = pad_to(up, f * u)
-        if latent_tile is None:
-            z0, z_var, alpha, t = self.forward_latent(self.encode(x), alpha_mode, alpha_rule=alpha_rule)
-            y = self.decode(z0)
-        else:
-            latent_overlap = tile_overlap(latent_tile, latent_overlap, u)
-            if latent_tile % u or latent_overlap % u: raise RSWError(f"latent_tile and latent_overlap must be multiples of {u} (the UNet's downsampling)")
-            z_lr = tiled_vae_encode(self.vae, x, latent_tile * f, latent_overlap * f, tile_kind) * self.vae.config.scaling_factor
-            sizes = []                                                # channels of z0, z_var (1 or per element), ᾱ, t
-            def step(zt):
-                outs = self.forward_latent(zt, alpha_mode, alpha_rule=alpha_rule); sizes[:] = [o.shape[1] for o in outs]
-                return torch.cat(outs, 1)
-            z0, z_var, alpha, t = blend_tiles(step, z_lr, latent_tile, latent_overlap, 1, tile_kind).split(sizes, 1)
-            y = blend_tiles(self.decode, z0, latent_tile, latent_overlap, f, tile_kind)
-        y = y[..., :h, :w].float()
-        if color_fix: y = color_match(y, up.float())
-        hl, wl = -(-h // self.vae_factor), -(-w // self.vae_factor)
-        cut = lambda q: q[..., :hl, :wl].float()
-        return SlimOutput(sr=y.clamp(-1, 1), uncertainty=cut(z_var.mean(1, keepdim=True)), alpha=cut(alpha), timestep=cut(t))
+        "Super-resolve `lr` by 4 in one step at the uncertainty's timestep; a `SlimOutput` with the latent-grid maps."
+        self.check_inputs(lr, scale, color_fix, alpha_mode, latent_tile, latent_overlap, tile_kind, alpha_rule, return_dict)  # 1.
+        up, x = self.upsample(lr)                                                          # 2. bicubic, padded
+        z_lr = self.prepare_latents(x, latent_tile, latent_overlap, tile_kind)             # 3. LR latents
+        z0, z_var, alpha, t = self.denoise(z_lr, alpha_mode, alpha_rule, latent_tile, latent_overlap, tile_kind)  # 4. one step
+        sr = self.postprocess(self.decode(z0, latent_tile, latent_overlap, tile_kind), up, color_fix)           # 5. decode, fix
+        hl, wl = (-(-n // self.vae_factor) for n in up.shape[-2:])
+        maps = (q[..., :hl, :wl].float() for q in (z_var.mean(1, keepdim=True), alpha, t))
+        return SlimOutput(sr, *maps) if return_dict else (sr,)
 
 def add_lora(pipe:SlimTeacherPipeline, unet_rank:int=32, vae_rank:int=16) -> SlimTeacherPipeline:
     "peft LoRA on the UNet (attention + ResBlock convs) and the VAE decoder; freezes the base weights."
@@ -239,7 +316,7 @@ def tiny_teacher(seed:int=0) -> SlimTeacherPipeline:
 class SlimUpscaler:
     "An `Upscaler` around a SlimDiffSR pipeline: (b, 3, h, w) [-1, 1] → (b, 3, 4h, 4w)."
     def __init__(self, pipe, **call_kw): self.pipe, self.call_kw, self.scale = pipe, call_kw, SCALE
-    def upscale(self, tile:torch.Tensor) -> torch.Tensor: return self.pipe(tile, **self.call_kw).sr
+    def upscale(self, tile:torch.Tensor) -> torch.Tensor: return self.pipe(tile, **self.call_kw).images
     __call__ = upscale
 
 def _load(cls, tiny, name, scale, device, checkpoint, call_kw, dtype=None, shipped=None):
