@@ -230,8 +230,8 @@ def _scalar(v):
 def _cmd_train(a):
     from rsworkbench.experiments import run_template
     tpl = find_template(a.template)
-    d = run_template(tpl, parse_params(a.param), a.exp or tpl.stem.split('_', 1)[-1], out_root=a.out_root, skip_finished=not a.force,
-                     debug=a.debug)
+    d = run_template(tpl, parse_params(a.param), a.exp or tpl.stem.split('_', 1)[-1], out_root=a.out_root,
+                     skip_finished=not a.force, debug=a.debug)
     print(f"run folder: {d}")
 
 def _cmd_export_html(a):
@@ -291,10 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser('train', help='run an experiment template (training, evaluation, ablation) with papermill')
     t.add_argument('template', help='template path or name part, e.g. train_sr_baseline, compare_methods')
     t.add_argument('-p', '--param', action='append', help='NAME=VALUE parameter (repeatable)')
-    t.add_argument('--exp', default=None, help='experiment name (outputs/<exp>/<run id>, the hash of the full parameter set)')
+    t.add_argument('--exp', default=None, help='experiment name (outputs/<exp>/<hash of the full parameter set>)')
     t.add_argument('--out-root', default=None)
-    t.add_argument('--debug', action='store_true', help="the template's debug preset (its 'debug:' values): a seconds-long run "
-                   'in outputs/debug_<exp>/')
+    t.add_argument('--debug', action='store_true',
+                   help="the template's debug preset (its 'debug:' values): a seconds-long run in outputs/debug_<exp>/")
     t.add_argument('--force', action='store_true', help='rerun even when metrics.json exists'); t.set_defaults(fn=_cmd_train)
     x = sub.add_parser('export', help='export a CNN method or the SlimDiffSR student to ONNX (dynamic size), verified with onnxruntime')
     x.add_argument('method', help='residual-cnn, rrdbnet, realesrgan or slim-student'); x.add_argument('output', help='the .onnx file')

@@ -170,7 +170,7 @@ _DEBUG_RE = re.compile(r'(?:^|[\s;,(])debug:\s*(.+?)\s*$')
 
 def debug_values(template:str|Path # papermill template
                 ) -> dict:
-    "Name → value of the template's debug preset: `# ...; debug: VALUE` (a literal, last in the comment) per parameter."
+    "Name → value of the template's debug preset: a `# ...; debug: VALUE` comment (a literal, last) per parameter."
     template_params(template)  # one parameters cell of literals
     src = parameters_cells(nbformat.read(Path(template), as_version=4))[0].source
     com, out = _comments(src), {}
@@ -179,7 +179,8 @@ def debug_values(template:str|Path # papermill template
         for m in filter(None, (_DEBUG_RE.search(com.get(n, '')) for n in range(st.lineno, st.end_lineno + 1))):
             try: out[name] = ast.literal_eval(m.group(1))
             except (ValueError, SyntaxError):
-                raise RSWError(f"{Path(template).name}: the debug value of {name}, {m.group(1)!r}, is not a literal") from None
+                what = f"the debug value of {name}, {m.group(1)!r}, is not a literal"
+                raise RSWError(f"{Path(template).name}: {what}") from None
     if 'run_dir' in out: raise RSWError(f"{Path(template).name}: run_dir takes no debug value (run_template sets it)")
     return out
 
@@ -223,7 +224,8 @@ def _resolve(template:Path, params:dict, debug:bool) -> tuple:
     "(full set, checked overrides, debug values applied)."
     over = _check_params(template, params)
     dbg = debug_values(template) if debug else {}
-    if debug and not dbg: raise RSWError(f"{template.name} has no debug preset: add `debug: VALUE` to its parameters' comments")
+    if debug and not dbg:
+        raise RSWError(f"{template.name} has no debug preset: add `debug: VALUE` to its parameters' comments")
     check_param_values(template, dbg)
     full = {k: v for k, v in to_jsonable({**template_params(template), **dbg, **over}).items() if k != 'run_dir'}
     return full, over, dbg
