@@ -50,7 +50,9 @@ def sr_graph(upscaler # an `Upscaler` from the registry (`get_method`) of an exp
     pipe = getattr(upscaler, 'pipe', None)
     if pipe is not None and hasattr(pipe, 'net') and type(pipe).__name__ == 'SlimDiffSRPipeline':
         net = nn.Module.to(pipe.net, 'cpu', torch.float32)
-        return SRGraph(net, 4, 'student', net.factor, upscaler.call_kw.get('color_fix', True))
+        cf = upscaler.call_kw.get('color_fix', 'adain')   # the pipeline's default
+        if cf not in ('adain', None): raise RSWError(f"the student graph's colour fix is 'adain' or None, got {cf!r}")
+        return SRGraph(net, 4, 'student', net.factor, cf == 'adain')
     net = getattr(upscaler, 'net', None)
     if net is None or pipe is not None:
         raise RSWError(f"{type(upscaler).__name__} cannot be exported: ONNX export covers {', '.join(EXPORTABLE)} "

@@ -478,7 +478,7 @@ class UncertaintyExplorer(Explorer):
     @property
     def sr(self) -> torch.Tensor:
         "The shown output: the override's, or the teacher's own."
-        return self.sr_at(self.timestep) if self.override else self.out.sr.float().cpu()
+        return self.sr_at(self.timestep) if self.override else self.out.images.float().cpu()
 
     def render(self) -> ExplorerFigure:
         fig = ExplorerFigure(figsize=(12, 2.8)); axs = fig.subplots(1, 6)
@@ -549,14 +549,14 @@ class QGAMBrowser(Explorer):
         if not 0 <= m < self.n_modules: raise RSWError(f"module must lie in [0, {self.n_modules - 1}], got {m}")
         if not 0 <= q < self.n_queries: raise RSWError(f"query must lie in [0, {self.n_queries - 1}], got {q}")
         a = self.out.attention[m][i:i + 1, q:q + 1].float().cpu()
-        return F.interpolate(a, size=self.out.sr.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
+        return F.interpolate(a, size=self.out.images.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
 
     def tracks(self) -> pd.DataFrame:
         "Per query: attention mass on buildings over all images, their area share, lift and the class it tracks."
         if self.masks is None: raise RSWError("tracks() needs masks= (building masks at the SR size)")
         m = torch.as_tensor(np.asarray(self.masks)).bool()
-        if tuple(m.shape[-2:]) != tuple(self.out.sr.shape[-2:]):
-            raise RSWError(f"masks {tuple(m.shape)} must be at the SR size {tuple(self.out.sr.shape[-2:])}")
+        if tuple(m.shape[-2:]) != tuple(self.out.images.shape[-2:]):
+            raise RSWError(f"masks {tuple(m.shape)} must be at the SR size {tuple(self.out.images.shape[-2:])}")
         a = F.interpolate(self.out.attention[self.module].float().cpu(), size=m.shape[-2:], mode='bilinear',
                           align_corners=False)
         a = a / a.sum((-2, -1), keepdim=True)                        # (n, M, H, W), each map sums to 1
@@ -571,7 +571,7 @@ class QGAMBrowser(Explorer):
         nq = self.n_queries; cols = min(nq, 8); rows = -(-nq // cols)
         fig = ExplorerFigure(figsize=(3 * 3 + cols * 1.1, max(3.3, rows * 1.2 + 0.9)))
         gs = fig.add_gridspec(rows, 3 + cols, width_ratios=[2.5] * 3 + [1] * cols)
-        sr = _np_pm1(self.out.sr, self.image)
+        sr = _np_pm1(self.out.images, self.image)
         ax = fig.add_subplot(gs[:, 0]); _panel(ax, _np(self.lr, self.image), f'LR (image {self.image})')
         ax = fig.add_subplot(gs[:, 1]); _panel(ax, sr, 'SR + buildings' if self.masks is not None else 'SR')
         if self.masks is not None:

@@ -33,7 +33,7 @@ def mean_psnr(pairs): return float(crop_psnr(pairs).mean())
 
 def pipe_scores(pipe, bs, **kw):
     "Mean PSNR-Y of the pipeline and its lowest per-crop gain over bicubic."
-    p = crop_psnr([(pipe(b['lr'], **kw).sr, b['hr']) for b in bs]); c = crop_psnr([(bicubic_up(b['lr'], 4), b['hr']) for b in bs])
+    p = crop_psnr([(pipe(b['lr'], **kw).images, b['hr']) for b in bs]); c = crop_psnr([(bicubic_up(b['lr'], 4), b['hr']) for b in bs])
     return float(p.mean()), float((p - c).min())
 
 if __name__ == '__main__':

@@ -181,7 +181,7 @@ def test_slim_teacher_and_student_sd_turbo(weights):
         assert all(torch.isfinite(torch.tensor(hist[k])).all() for k in ('loss',))
         assert teacher.config.alpha_mode == 'predictor' and teacher.predictor is not None
         t0 = time.time()
-        with torch.no_grad(): sr = teacher(data[0]['lr'][None]).sr
+        with torch.no_grad(): sr = teacher(data[0]['lr'][None]).images
         info['teacher_infer_s'] = round(time.time() - t0, 1)
         assert sr.shape == (1, 3, 64, 64) and torch.isfinite(sr).all()
         student = build_student('sd-turbo')
@@ -193,7 +193,7 @@ def test_slim_teacher_and_student_sd_turbo(weights):
         info['student_step_s'] = round(time.time() - t0, 1)
         assert len(sh['loss']) == 1 and sh['mmd'] and torch.isfinite(torch.tensor(sh['mmd'])).all()
         assert _changed(before, student.net) > 0
-        with torch.no_grad(): assert student(data[0]['lr'][None]).sr.shape == (1, 3, 64, 64)
+        with torch.no_grad(): assert student(data[0]['lr'][None]).images.shape == (1, 3, 64, 64)
 
 
 # ---- (e) SGDM ----

@@ -49,8 +49,8 @@ def test_teacher_student_train_save_load_infer(tmp_path):
         up = get_method(name, 4, 'cpu', checkpoint=str(tmp_path/d))
         out = up.upscale(lr[:1, :, :15, :13])   # odd size: padded and cropped back exactly
         assert out.shape == (1, 3, 60, 52) and out.abs().max() <= 1
-    ref = SlimDiffSRPipeline.from_pretrained(str(tmp_path/'student'))(lr).sr
-    assert torch.allclose(ref, sp(lr).sr, atol=1e-5)
+    ref = SlimDiffSRPipeline.from_pretrained(str(tmp_path/'student'))(lr).images
+    assert torch.allclose(ref, sp(lr).images, atol=1e-5)
     o = SlimTeacherPipeline.from_pretrained(str(tmp_path/'teacher'))(lr)
     assert o.uncertainty is not None and o.timestep.shape == o.alpha.shape
 

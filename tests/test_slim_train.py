@@ -34,7 +34,7 @@ def test_teacher_train_save_distil_load_infer(tmp_path):
         assert out.shape == (1, 3, 28, 20) and out.abs().max() <= 1 and torch.isfinite(out).all()
     s = SlimDiffSRPipeline.from_pretrained(str(tmp_path/'s'/'checkpoint'))
     o = s(lr, return_attention=True)
-    assert o.sr.shape == (1, 3, 32, 32) and len(o.attention) > 0
+    assert o.images.shape == (1, 3, 32, 32) and len(o.attention) > 0
     ev = evaluate_slim(s, [batch_at(ds, 0, 2)])
     assert ev['n_images'] == 2 and 0 < ev['psnr_y'] < 100
 

@@ -131,7 +131,7 @@ def test_uncertainty_override(unc):
     lat = tuple(4 * n // unc.pipe.vae_factor for n in unc.lr.shape[-2:])   # the latent grid (shipped teacher: x2; tiny: x8)
     assert o.uncertainty.shape == o.alpha.shape == o.timestep.shape == (1, 1, *lat)
     base = unc.set(override=False).sr
-    torch.testing.assert_close(base, o.sr.float().cpu())
+    torch.testing.assert_close(base, o.images.float().cpu())
     a, b = unc.set(override=True, timestep=50).sr, unc.set(timestep=950).sr
     assert a.shape == base.shape and not torch.allclose(a, b)
     with pytest.raises(RSWError, match='timestep must'): unc.sr_at(-1)

@@ -340,7 +340,7 @@ def build_student(backbone:str='tiny', # 'tiny' or 'sd21-base'/'sd-turbo' (UNet)
 
 # %% ../../nbs/87_slim.train.ipynb #03e1816f
 @torch.no_grad()
-def evaluate_slim(pipe, # a SlimDiffSRPipeline / SlimTeacherPipeline (or anything returning `.sr` or a tensor)
+def evaluate_slim(pipe, # a SlimDiffSRPipeline / SlimTeacherPipeline (or anything returning `.images` or a tensor)
                   batches:list, # dicts {'hr', 'lr'} in [-1, 1]
                   **call_kw) -> dict:
     "Mean PSNR-Y / SSIM-Y of the pipeline and of bicubic over `batches`."
@@ -348,7 +348,7 @@ def evaluate_slim(pipe, # a SlimDiffSRPipeline / SlimTeacherPipeline (or anythin
     ps, ss, pb = [], [], []
     for b in batches:
         lr, hr = b['lr'], b['hr']
-        o = pipe(lr, **call_kw); sr = getattr(o, 'sr', o).float().cpu()
+        o = pipe(lr, **call_kw); sr = getattr(o, 'images', o).float().cpu()
         q = lambda t: ((t + 1) / 2).clamp(0, 1).double()
         ps.append(psnr_y(q(sr), q(hr))); ss.append(ssim_y(q(sr), q(hr))); pb.append(psnr_y(q(bicubic_up(lr, SCALE)), q(hr)))
     c = lambda v: float(torch.cat([t.flatten() for t in v]).mean())
