@@ -140,11 +140,14 @@ def check_int(v, name:str, lo:int=1, none:bool=True) -> int|None:
         raise RSWError(f"{name} must be an int >= {lo}{' or None' if none else ''}, got {v!r}")
     return int(v)
 
-def check_number(v, name:str, lo:float=-float('inf'), hi:float=float('inf'), lo_open:bool=False) -> float:
-    "Refuse anything but a finite number in [lo, hi] (`lo_open`: (lo, hi])."
+def check_number(v, name:str, lo:float=-float('inf'), hi:float=float('inf'),
+                 lo_open:bool=False, hi_open:bool=False # exclude the bound
+                ) -> float:
+    "Refuse anything but a finite number in [lo, hi] (or the open interval on the `*_open` sides)."
     ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v)
-    if not ok or v > hi or v < lo or (lo_open and v == lo):
-        raise RSWError(f"{name} must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v!r}")
+    if not ok or v > hi or v < lo or (lo_open and v == lo) or (hi_open and v == hi):
+        lb, rb = '(' if lo_open else '[', ')' if hi_open else ']'
+        raise RSWError(f"{name} must be a number in {lb}{lo:g}, {hi:g}{rb}, got {v!r}")
     return float(v)
 
 def check_choice(v, name:str, choices:tuple):
@@ -165,7 +168,8 @@ def check_tile(tile, overlap, name:str='latent_tile', # the tile argument's name
     overlap = check_int(overlap, oname, lo=0) if overlap is not None else (tile // 4) // multiple * multiple
     if overlap >= tile: raise RSWError(f"{oname} must be smaller than {name} = {tile}, got {overlap}")
     if tile % multiple or overlap % multiple:
-        raise RSWError(f"{name} and {oname} must be multiples of {multiple} (the model's downsampling), got {tile} and {overlap}")
+        raise RSWError(f"{name} and {oname} must be multiples of {multiple} (the model's downsampling), "
+                       f"got {tile} and {overlap}")
     return tile, overlap
 
 # %% ../nbs/00_core.ipynb #9b741626
@@ -205,7 +209,7 @@ def color_match(x:torch.Tensor, ref:torch.Tensor, eps:float=1e-6) -> torch.Tenso
 def check_color_fix(color_fix) -> str|None:
     "Refuse a `color_fix` that is not one of `COLOR_FIXES` or None."
     if color_fix is not None and (not isinstance(color_fix, str) or color_fix not in COLOR_FIXES):
-        hint = " (a bool is not a method: True was the old 'adain' of SlimDiffSR)" if isinstance(color_fix, bool) else ''
+        hint = " (a bool is not a method: True was SlimDiffSR's old 'adain')" if isinstance(color_fix, bool) else ''
         raise RSWError(f"color_fix must be one of {COLOR_FIXES} or None, got {color_fix!r}{hint}")
     return color_fix
 

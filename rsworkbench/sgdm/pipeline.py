@@ -126,21 +126,25 @@ def check_scale(pipe:SGDMPipeline, # the pipeline to run
 
 # %% ../../nbs/95_sgdm.pipeline.ipynb #240539d0
 @patch
-def prepare_map(self:SGDMPipeline, vmap, # VectorMap / class-index array (H, W) or (b, H, W) / RGB array / (b, 3, H, W) map tensor / None
+def prepare_map(self:SGDMPipeline, vmap, # VectorMap, classes (H, W)/(b, H, W), RGB array, (b, 3, H, W) tensor, None
                 b:int, H:int, W:int # batch and output size
                ) -> tuple:
-    "(map tensor (b, 3, H, W) in [-1, 1], class indices (b, H, W)) of a map argument, or (None, None); refused when it does not fit."
+    "(map tensor (b, 3, H, W) in [-1, 1], class indices (b, H, W)), or (None, None); refused if it does not fit."
     if vmap is None: return None, None
     if not isinstance(vmap, (VectorMap, np.ndarray, torch.Tensor)):
-        raise RSWError(f"vmap must be a VectorMap, a class-index or RGB array, a (b, 3, H, W) map tensor or None; got {type(vmap).__name__}")
+        raise RSWError(f"vmap must be a VectorMap, a class-index or RGB array, a (b, 3, H, W) map tensor or None; "
+                       f"got {type(vmap).__name__}")
     if isinstance(vmap, VectorMap): vmap = align_map(vmap, shape=(H, W)).classes
     if isinstance(vmap, np.ndarray):
         if vmap.ndim == 3 and vmap.shape[-1] == 3: vmap = classes_from_rgb(vmap)
         if vmap.ndim not in (2, 3) or vmap.shape[-2:] != (H, W):
-            raise RSWError(f"map is {'x'.join(map(str, vmap.shape))} px but the SR output is {H}x{W}: rasterize it on the HR grid")
-        if vmap.ndim == 3 and vmap.shape[0] != b: raise RSWError(f"map has {vmap.shape[0]} class arrays for a batch of {b}")
+            px = 'x'.join(map(str, vmap.shape))
+            raise RSWError(f"map is {px} px but the SR output is {H}x{W}: rasterize it on the HR grid")
+        if vmap.ndim == 3 and vmap.shape[0] != b:
+            raise RSWError(f"map has {vmap.shape[0]} class arrays for a batch of {b}")
         if vmap.size and (vmap.min() < 0 or vmap.max() >= len(CLASSES)):
-            raise RSWError(f"map class indices must lie in [0, {len(CLASSES)}) (data.vectormap.CLASSES), got [{vmap.min()}, {vmap.max()}]")
+            raise RSWError(f"map class indices must lie in [0, {len(CLASSES)}) (data.vectormap.CLASSES), "
+                           f"got [{vmap.min()}, {vmap.max()}]")
         cls = vmap if vmap.ndim == 3 else np.broadcast_to(vmap, (b, H, W))
         return torch.cat([map_tensor(c) for c in cls]), cls
     t = vmap.float()
@@ -152,11 +156,12 @@ def prepare_map(self:SGDMPipeline, vmap, # VectorMap / class-index array (H, W) 
     return t.expand(b, -1, -1, -1), cls
 
 @patch
-def check_style(self:SGDMPipeline, style, # 'sflow', 'none'/None, a reference image (b or 1, 3, h, w) in [-1, 1], or (mean, std)
+def check_style(self:SGDMPipeline, style, # 'sflow', 'none'/None, a reference image (b or 1, 3, h, w), or (mean, std)
                 b:int): # batch
-    "Refuse a style argument that is not one of the accepted kinds, or does not fit the batch and the encoder's style width."
+    "Refuse a style that is not one of the accepted kinds, or does not fit the batch and the encoder's style width."
     if style is None or (isinstance(style, str) and style in ('sflow', 'none')): return
-    if isinstance(style, str): raise RSWError(f"style must be 'sflow', 'none', a reference image or (mean, std); got {style!r}")
+    if isinstance(style, str):
+        raise RSWError(f"style must be 'sflow', 'none', a reference image or (mean, std); got {style!r}")
     d = self.encoder.config.channels
     if isinstance(style, (tuple, list)):
         if len(style) != 2: raise RSWError(f"style vectors must be (mean, std), got {len(style)} items")
@@ -179,7 +184,8 @@ def check_inputs(self:SGDMPipeline, lr, scale=16, vmap=None, style='sflow', num_
     check_scale(self, scale); check_int(scale, 'scale', none=False)
     (b, _, h, w), need = lr.shape, self.vae_scale_factor * 2 ** (len(self.adapter.config.channels) - 1)
     if h * scale % need or w * scale % need:
-        raise RSWError(f"HR size {h * scale}x{w * scale} must be a multiple of {need} (VAE x adapter levels); pad the LR tile")
+        raise RSWError(f"HR size {h * scale}x{w * scale} must be a multiple of {need} (VAE x adapter levels); "
+                       f"pad the LR tile")
     self.prepare_map(vmap, b, h * scale, w * scale)
     self.check_style(style, b)
     check_int(num_inference_steps, 'num_inference_steps')
@@ -216,7 +222,8 @@ def prepare_latents(self:SGDMPipeline, b:int, H:int, W:int, # batch and output s
                     seed:int, num_inference_steps:int) -> torch.Tensor:
     "Set the scheduler's timesteps and return the seeded start noise, scaled by `init_noise_sigma`."
     f, dev = self.vae_scale_factor, self.unet.device
-    lat = torch.randn(b, self.unet.config.in_channels, H // f, W // f, generator=torch.Generator().manual_seed(int(seed)))
+    g = torch.Generator().manual_seed(int(seed))
+    lat = torch.randn(b, self.unet.config.in_channels, H // f, W // f, generator=g)
     self.scheduler.set_timesteps(num_inference_steps, device=dev)
     return lat.to(dev, self.unet.dtype) * self.scheduler.init_noise_sigma
 
@@ -233,7 +240,8 @@ def predict_noise(self:SGDMPipeline, z:torch.Tensor, t, ehs:torch.Tensor, feats:
                   latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
     "The controlled UNet's noise prediction, whole or on blended latent tiles."
     if latent_tile is None: return self.cunet(z, t, ehs, feats)
-    return blend_tiles(partial(self.tile_noise, t=t, ehs=ehs, feats=feats), z, latent_tile, latent_overlap, 1, tile_kind, offsets=True)
+    fn = partial(self.tile_noise, t=t, ehs=ehs, feats=feats)
+    return blend_tiles(fn, z, latent_tile, latent_overlap, 1, tile_kind, offsets=True)
 
 @patch
 @torch.no_grad()
@@ -254,15 +262,18 @@ def decode_latents(self:SGDMPipeline, z:torch.Tensor) -> torch.Tensor:
 
 @patch
 @torch.no_grad()
-def decode(self:SGDMPipeline, latents:torch.Tensor, lr_up:torch.Tensor, # sampled latents, bicubic LR (the residual's anchor)
+def decode(self:SGDMPipeline, latents:torch.Tensor, # sampled latents
+           lr_up:torch.Tensor, # the bicubic LR (the residual's anchor)
            decode_tile:int|None=None, decode_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
-    "float32 images in [-1, 1] of the latents: whole or in blended tiles; with `latent_residual`, around the bicubic anchor."
+    "float32 images in [-1, 1] of the latents, whole or in blended tiles; with `latent_residual`, around the bicubic."
     f = self.vae_scale_factor
     tile, overlap = check_tile(decode_tile, decode_overlap, 'decode_tile')
-    dec = self.decode_latents if tile is None else partial(blend_tiles, self.decode_latents, tile=tile, overlap=overlap, scale=f, kind=tile_kind)
+    dec = self.decode_latents if tile is None else partial(blend_tiles, self.decode_latents, tile=tile, overlap=overlap,
+                                                           scale=f, kind=tile_kind)
     if not getattr(self.config, 'latent_residual', False): return dec(latents).clamp(-1, 1).float()
     z_a = anchor_latents(self.vae, lr_up, None if tile is None else tile * f).to(latents)
-    return decode_residual(dec, z_a, latents, lr_up, getattr(self.config, 'residual_decode', 'pixel')).clamp(-1, 1).float()
+    mode = getattr(self.config, 'residual_decode', 'pixel')
+    return decode_residual(dec, z_a, latents, lr_up, mode).clamp(-1, 1).float()
 
 @patch
 def postprocess(self:SGDMPipeline, images:torch.Tensor, lr_up:torch.Tensor, color_fix:str|None=None) -> torch.Tensor:
@@ -288,20 +299,23 @@ def __call__(self:SGDMPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1]
             ) -> SGDMOutput:
     "Super-resolve `lr` by `scale`, guided by the map and the style."
     self.check_inputs(lr, scale, vmap, style, num_inference_steps, seed, latent_tile, latent_overlap, decode_tile,
-                      decode_overlap, tile_kind, color_fix, return_dict)                          # 1. before any network
+                      decode_overlap, tile_kind, color_fix, return_dict)                        # 1. before any network
     for m in (self.encoder, self.adapter, self.prompt, self.unet, self.vae): m.eval()  # BatchNorm in SPADE: running stats at inference
     dev, dt = self.unet.device, self.unet.dtype
     b, (h, w) = lr.shape[0], lr.shape[-2:]; H, W = h * scale, w * scale
     lr_up = F.interpolate(lr.float(), size=(H, W), mode='bicubic', align_corners=False).clamp(-1, 1).to(dev, dt)
     map_rgb, cls = self.prepare_map(vmap, b, H, W)                                               # 2. map, style
-    feats, used = self.encode_conditions(lr_up, map_rgb, *self.prepare_style(style, b, seed, dev, dt))   # 3. encoder, adapter
+    ref, sty = self.prepare_style(style, b, seed, dev, dt)
+    feats, used = self.encode_conditions(lr_up, map_rgb, ref, sty)                              # 3. encoder, adapter
     ehs, prompts = self.class_conditioning(cls, b, dev, dt)
     steps = int(num_inference_steps or getattr(self.config, 'default_steps', 50))
     lat = self.prepare_latents(b, H, W, seed, steps)                                              # 4. start noise
     lat = self.denoise(lat, ehs, feats, latent_tile, latent_overlap, tile_kind)                   # 5. sampling
-    img = self.postprocess(self.decode(lat, lr_up, decode_tile, decode_overlap, tile_kind), lr_up, color_fix)  # 6. decode, fix
+    img = self.decode(lat, lr_up, decode_tile, decode_overlap, tile_kind)                       # 6. decode
+    img = self.postprocess(img, lr_up, color_fix)                                               # 7. colour fix
     if not return_dict: return (img,)
-    return SGDMOutput(img, *(used if used is not None else (None, None)), None if map_rgb is None else map_rgb.float().cpu(),
+    mean, std = used if used is not None else (None, None)
+    return SGDMOutput(img, mean, std, None if map_rgb is None else map_rgb.float().cpu(),
                       prompts if cls is not None else None, self.conditioning)
 
 # %% ../../nbs/95_sgdm.pipeline.ipynb #25a6c974

@@ -59,7 +59,8 @@ def check_slim_inputs(lr, # (b, 3, h, w) in [-1, 1]
                      ):
     "The checks both SlimDiffSR pipelines make of the arguments they share."
     check_image(lr, 'lr')
-    if check_int(scale, 'scale', none=False) != SCALE: raise RSWError(f"SlimDiffSR {who} is trained for x{SCALE}; scale {scale} is not supported")
+    if check_int(scale, 'scale', none=False) != SCALE:
+        raise RSWError(f"SlimDiffSR {who} is trained for x{SCALE}; scale {scale} is not supported")
     check_color_fix(color_fix)
     check_choice(tile_kind, 'tile_kind', tuple(_RAMPS))
     check_choice(return_dict, 'return_dict', (True, False))
@@ -97,8 +98,8 @@ class SlimDiffSRPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def denoise(self, x:torch.Tensor, # the padded bicubic image
-                return_attention:bool=False, latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine'
-               ) -> torch.Tensor:
+                return_attention:bool=False, latent_tile:int|None=None, latent_overlap:int|None=None,
+                tile_kind:str='cosine') -> torch.Tensor:
         "The student's one pass (fused TAESD encoder, pruned UNet, decoder), whole or on tiles blended in image space."
         net = self.net.eval()
         if latent_tile is None:
@@ -122,7 +123,7 @@ class SlimDiffSRPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, lr:torch.Tensor, # (b, 3, h, w) in [-1, 1]
                  scale:int=SCALE, # must be 4 (what the student was trained for)
-                 color_fix:str|None='adain', # one of core.COLOR_FIXES or None; 'adain': per-channel mean/std of the bicubic input
+                 color_fix:str|None='adain', # core.COLOR_FIXES or None; 'adain': the bicubic input's channel mean/std
                  return_attention:bool=False, # QGAM stage-1 maps in the output (untiled runs only)
                  latent_tile:int|None=None, # run the one pass on overlapping tiles of this many latents (x8 output pixels), blended; None: at once
                  latent_overlap:int|None=None, # overlap of the tiles, in latents; None: a quarter of the tile
@@ -130,7 +131,8 @@ class SlimDiffSRPipeline(DiffusionPipeline):
                  return_dict:bool=True # False: the tuple (images,)
                 ) -> SlimOutput:
         "Super-resolve `lr` by 4 in one pass; a `SlimOutput` (with the QGAM maps on request)."
-        self.check_inputs(lr, scale, color_fix, return_attention, latent_tile, latent_overlap, tile_kind, return_dict)  # 1.
+        self.check_inputs(lr, scale, color_fix, return_attention, latent_tile, latent_overlap, tile_kind,
+                          return_dict)                                                   # 1. before the network
         up, x = self.upsample(lr)                                                        # 2. bicubic, padded
         y = self.denoise(x, return_attention, latent_tile, latent_overlap, tile_kind)    # 3. one pass
         att = self.attention_maps(x, up.shape[-2]) if return_attention else None
@@ -253,7 +255,8 @@ class SlimTeacherPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def prepare_latents(self, x:torch.Tensor, # the padded bicubic image
-                        latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine') -> torch.Tensor:
+                        latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine'
+                       ) -> torch.Tensor:
         "z_lr: the VAE's posterior mean of `x`, encoded whole or on blended tiles."
         if latent_tile is None: return self.encode(x)
         tile, overlap, f = *check_tile(latent_tile, latent_overlap, 'latent_tile', self.unet_factor), self.vae_factor
@@ -269,7 +272,8 @@ class SlimTeacherPipeline(DiffusionPipeline):
         "(z0, z_var, ᾱ map, t map): the one uncertainty-guided step, whole or on blended latent tiles."
         if latent_tile is None: return self.forward_latent(z_lr, alpha_mode, alpha_rule=alpha_rule)
         tile, overlap = check_tile(latent_tile, latent_overlap, 'latent_tile', self.unet_factor)
-        out = blend_tiles(partial(self.forward_stacked, alpha_mode=alpha_mode, alpha_rule=alpha_rule), z_lr, tile, overlap, 1, tile_kind)
+        fn = partial(self.forward_stacked, alpha_mode=alpha_mode, alpha_rule=alpha_rule)
+        out = blend_tiles(fn, z_lr, tile, overlap, 1, tile_kind)
         c = z_lr.shape[1]                                             # z0; z_var (1 or c channels); ᾱ; t
         return out.split([c, out.shape[1] - c - 2, 1, 1], 1)
 
@@ -278,20 +282,22 @@ class SlimTeacherPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, lr:torch.Tensor, # (b, 3, h, w) in [-1, 1]
                  scale:int=SCALE, # must be 4
-                 color_fix:str|None='adain', # one of core.COLOR_FIXES or None; 'adain': per-channel mean/std of the bicubic input
+                 color_fix:str|None='adain', # core.COLOR_FIXES or None; 'adain': the bicubic input's channel mean/std
                  alpha_mode:str='map', # 'map' (spatially varying ᾱ*) or 'image' (per tile when tiled)
                  latent_tile:int|None=None, # encode, step and decode on overlapping tiles of this many latents, blended; None: at once
                  latent_overlap:int|None=None, # overlap of the tiles, in latents; None: a quarter of the tile
                  tile_kind:str='cosine', # blend window
-                 alpha_rule:str|None=None, # ᾱ* rule; None: the one the checkpoint was trained with (`config.alpha_mode`)
+                 alpha_rule:str|None=None, # ᾱ* rule; None: the checkpoint's (`config.alpha_mode`)
                  return_dict:bool=True # False: the tuple (images,)
                 ) -> SlimOutput:
         "Super-resolve `lr` by 4 in one step at the uncertainty's timestep; a `SlimOutput` with the latent-grid maps."
-        self.check_inputs(lr, scale, color_fix, alpha_mode, latent_tile, latent_overlap, tile_kind, alpha_rule, return_dict)  # 1.
+        self.check_inputs(lr, scale, color_fix, alpha_mode, latent_tile, latent_overlap, tile_kind, alpha_rule,
+                          return_dict)                                                     # 1. before any network
+        tiles = (latent_tile, latent_overlap, tile_kind)
         up, x = self.upsample(lr)                                                          # 2. bicubic, padded
-        z_lr = self.prepare_latents(x, latent_tile, latent_overlap, tile_kind)             # 3. LR latents
-        z0, z_var, alpha, t = self.denoise(z_lr, alpha_mode, alpha_rule, latent_tile, latent_overlap, tile_kind)  # 4. one step
-        sr = self.postprocess(self.decode(z0, latent_tile, latent_overlap, tile_kind), up, color_fix)           # 5. decode, fix
+        z_lr = self.prepare_latents(x, *tiles)                                             # 3. LR latents
+        z0, z_var, alpha, t = self.denoise(z_lr, alpha_mode, alpha_rule, *tiles)           # 4. one step at t*
+        sr = self.postprocess(self.decode(z0, *tiles), up, color_fix)                      # 5. decode, colour fix
         hl, wl = (-(-n // self.vae_factor) for n in up.shape[-2:])
         maps = (q[..., :hl, :wl].float() for q in (z_var.mean(1, keepdim=True), alpha, t))
         return SlimOutput(sr, *maps) if return_dict else (sr,)

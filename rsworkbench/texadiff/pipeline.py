@@ -184,8 +184,11 @@ def check_psr(self:TexADiffPipeline, psr, # None, a (b, 3, 4h, 4w) tensor in [-1
         check_image(psr, 'psr')
     elif psr is not None:
         if not callable(getattr(psr, 'upscale', None)):
-            raise RSWError(f"psr must be None, a (b, 3, 4h, 4w) tensor or an x{SCALE} Upscaler, got {type(psr).__name__}")
-        if int(getattr(psr, 'scale', 0)) != SCALE: raise RSWError(f"scale mismatch: the PSR upscaler is x{getattr(psr, 'scale', '?')}, TexADiff needs x{SCALE}")
+            raise RSWError(f"psr must be None, a (b, 3, 4h, 4w) tensor or an x{SCALE} Upscaler, "
+                           f"got {type(psr).__name__}")
+        if int(getattr(psr, 'scale', 0)) != SCALE:
+            got = getattr(psr, 'scale', '?')
+            raise RSWError(f"scale mismatch: the PSR upscaler is x{got}, TexADiff needs x{SCALE}")
 
 @patch
 @torch.no_grad()
@@ -205,18 +208,20 @@ def run_psr(self:TexADiffPipeline, lr:torch.Tensor, psr=None) -> torch.Tensor:
     return out.to(lr)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #b2b9e676
-def mask_grids(mask:torch.Tensor, # a binary mask (b, 1, H, W) on the image grid or (b, 1, H/f, W/f) on the latent grid; (b, H, W) too
+def mask_grids(mask:torch.Tensor, # binary, (b, 1, H, W) on the image grid or (b, 1, H/f, W/f) on the latent grid
                b:int, H:int, W:int, # batch and image size it must fit
                f:int # the VAE factor
               ) -> tuple:
-    "(mask on the image grid, mask on the latent grid) of a given mask, both binary float; refused when its size or values are wrong."
-    if not isinstance(mask, torch.Tensor): raise RSWError(f"mask must be a tensor (1 = texture-rich) or None, got {type(mask).__name__}")
+    "(image-grid mask, latent-grid mask) of a given mask, binary float; refused when its size or values are wrong."
+    if not isinstance(mask, torch.Tensor):
+        raise RSWError(f"mask must be a tensor (1 = texture-rich) or None, got {type(mask).__name__}")
     if mask.ndim == 3: mask = mask[:, None]
     if mask.ndim != 4 or mask.shape[:2] != (b, 1) or tuple(mask.shape[-2:]) not in ((H, W), (H // f, W // f)):
         raise RSWError(f"mask {tuple(mask.shape)} has the wrong size: give (b, 1, H, W) = {(b, 1, H, W)} on the image grid "
                        f"or {(b, 1, H // f, W // f)} on the latent grid")
     if not torch.all((mask == 0) | (mask == 1)):
-        raise RSWError(f"mask must be binary (0/1, 1 = texture-rich), got values in [{mask.min().item():.3g}, {mask.max().item():.3g}]; "
+        raise RSWError(f"mask must be binary (0/1, 1 = texture-rich), got values in "
+                       f"[{mask.min().item():.3g}, {mask.max().item():.3g}]; "
                        f"binarize it first (texadiff.rtdm.binarize)")
     mask = mask.float()
     if tuple(mask.shape[-2:]) == (H, W): return mask, pool_to_latent(mask, f)
@@ -296,9 +301,11 @@ def latent_multiple(self:TexADiffPipeline) -> int:
 
 @patch
 def check_inputs(self:TexADiffPipeline, lr, num_inference_steps=None, guidance_scale=1.0, psr=None, mask=None,
-                 mask_variant='predicted', tau=None, refine=True, min_area=None, ta_sampling=True, ta_window='timesteps',
+                 mask_variant='predicted', tau=None, refine=True, min_area=None, ta_sampling=True,
+                 ta_window='timesteps',
                  t_range=(100, 500), color_fix='wavelet', generator=None, seed=None, latents=None, strength=1.0,
-                 latent_tile=None, latent_overlap=None, decode_tile=None, decode_overlap=None, tile_kind='cosine', return_dict=True):
+                 latent_tile=None, latent_overlap=None, decode_tile=None, decode_overlap=None, tile_kind='cosine',
+                 return_dict=True):
     "Refuse every bad argument of `__call__` (an `RSWError` naming it) before any network runs."
     self.check_lr(lr)
     (b, _, h, w), f = lr.shape, self.vae_scale_factor
@@ -308,7 +315,8 @@ def check_inputs(self:TexADiffPipeline, lr, num_inference_steps=None, guidance_s
     if mask is not None: mask_grids(mask, b, SCALE * h, SCALE * w, f)
     check_choice(mask_variant, 'mask_variant', MASK_VARIANTS)
     if tau is not None: check_number(tau, 'tau', 0, 1, lo_open=True, hi_open=True)
-    for v, n in ((refine, 'refine'), (ta_sampling, 'ta_sampling'), (return_dict, 'return_dict')): check_choice(v, n, (True, False))
+    for v, n in ((refine, 'refine'), (ta_sampling, 'ta_sampling'), (return_dict, 'return_dict')):
+        check_choice(v, n, (True, False))
     check_int(min_area, 'min_area', lo=0)
     check_choice(ta_window, 'ta_window', TA_WINDOWS)
     if not (isinstance(t_range, (tuple, list)) and len(t_range) == 2 and 0 <= check_number(t_range[0], 't_range[0]')
@@ -319,8 +327,10 @@ def check_inputs(self:TexADiffPipeline, lr, num_inference_steps=None, guidance_s
         raise RSWError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     check_int(seed, 'seed', lo=0)
     want = (b, self.unet.config.in_channels, SCALE * h // f, SCALE * w // f)
-    if latents is not None and (not isinstance(latents, torch.Tensor) or tuple(latents.shape) != want or not torch.isfinite(latents).all()):
-        raise RSWError(f"latents must be a finite tensor of shape {want}, got {tuple(getattr(latents, 'shape', ())) or type(latents).__name__}")
+    ok = isinstance(latents, torch.Tensor) and tuple(latents.shape) == want and bool(torch.isfinite(latents).all())
+    if latents is not None and not ok:
+        got = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+        raise RSWError(f"latents must be a finite tensor of shape {want}, got {got}")
     check_number(strength, 'strength', 0, 1, lo_open=True)
     if strength < 1 and type(self.scheduler).__name__ != 'DDIMScheduler':
         raise RSWError(f"strength < 1 needs a DDIMScheduler (stateless steps), the pipeline has {type(self.scheduler).__name__}")
@@ -340,9 +350,10 @@ def prepare_latents(self:TexADiffPipeline, lr:torch.Tensor, # (b, 3, h, w) LR
                     num_inference_steps:int, strength:float=1.0, generator=None,
                     latents:torch.Tensor|None=None # given start latents (before init_noise_sigma scaling)
                    ) -> torch.Tensor:
-    "Set the scheduler's timesteps and return the start latents: noise (strength 1) or the noised PSR latent (strength < 1)."
+    "Set the scheduler's timesteps; the start latents: noise (strength 1) or the noised PSR latent (strength < 1)."
     dev, b, f = self.unet.device, lr.shape[0], self.vae_scale_factor
-    if latents is None: latents = torch.randn(b, self.unet.config.in_channels, *(n // f for n in psr.shape[-2:]), generator=generator)
+    if latents is None:
+        latents = torch.randn(b, self.unet.config.in_channels, *(n // f for n in psr.shape[-2:]), generator=generator)
     latents = latents.to(dev, self.unet.dtype)
     self.scheduler.set_timesteps(num_inference_steps, device=dev)
     if strength == 1: return latents * self.scheduler.init_noise_sigma
@@ -370,14 +381,16 @@ def tile_eps(self:TexADiffPipeline, zt:torch.Tensor, ks:list, # latent tiles and
              t, lr:torch.Tensor, mask:torch.Tensor, guidance_scale:float=1.0) -> torch.Tensor:
     "`unet_eps` of latent tiles, with the LR and the mask cut at the same places (LR pixel = latent x f / 4)."
     n, (th, tw), f = lr.shape[0], zt.shape[-2:], self.vae_scale_factor
-    lt = torch.stack([lr[j % n, :, r * f // SCALE:(r + th) * f // SCALE, q * f // SCALE:(q + tw) * f // SCALE] for j, (r, q) in enumerate(ks)])
+    px = [(r * f // SCALE, (r + th) * f // SCALE, q * f // SCALE, (q + tw) * f // SCALE) for r, q in ks]   # LR pixels
+    lt = torch.stack([lr[j % n, :, r0:r1, q0:q1] for j, (r0, r1, q0, q1) in enumerate(px)])
     mt = torch.stack([mask[j % n, :, r:r + th, q:q + tw] for j, (r, q) in enumerate(ks)])
     return self.unet_eps(zt, t, lt, mt, guidance_scale)
 
 @patch
 def predict_noise(self:TexADiffPipeline, x:torch.Tensor, t, rows:torch.Tensor, # latents, timestep, their batch elements
                   lr:torch.Tensor, mask:torch.Tensor, # the whole batch's LR and control mask
-                  guidance_scale:float=1.0, latent_tile:int|None=None, latent_overlap:int|None=None, tile_kind:str='cosine'
+                  guidance_scale:float=1.0, latent_tile:int|None=None, latent_overlap:int|None=None,
+                  tile_kind:str='cosine'
                  ) -> torch.Tensor:
     "The sampler's model: `unet_eps` of the elements `rows`, whole or on blended latent tiles (MultiDiffusion)."
     lr, mask = lr[rows], mask[rows]
@@ -400,7 +413,8 @@ def denoise(self:TexADiffPipeline, latents:torch.Tensor, # start latents (`prepa
                   latent_overlap=latent_overlap, tile_kind=tile_kind)
     step_kw = {'generator': generator} if generator is not None and 'generator' in inspect.signature(self.scheduler.step).parameters else {}
     sampler = TASampler(self.scheduler, window=ta_window, t_range=t_range)
-    o = sampler.sample(eps, latents, mask_latent.to(dev) if ta_sampling else torch.ones_like(mask_latent, device=dev), **step_kw)
+    held = mask_latent.to(dev) if ta_sampling else torch.ones_like(mask_latent, device=dev)
+    o = sampler.sample(eps, latents, held, **step_kw)
     if not ta_sampling: o.skipped = [False] * len(o.skipped)          # the all-rich mask held nothing
     return o
 
@@ -412,10 +426,12 @@ def decode(self:TexADiffPipeline, latents:torch.Tensor, # sampled latents
     "float32 images of the latents: decoded whole or in blended tiles; with `latent_residual`, around the PSR anchor."
     f = self.vae_scale_factor
     tile, overlap = check_tile(decode_tile, decode_overlap, 'decode_tile')
-    dec = self.decode_latents if tile is None else partial(blend_tiles, self.decode_latents, tile=tile, overlap=overlap, scale=f, kind=tile_kind)
+    dec = self.decode_latents if tile is None else partial(blend_tiles, self.decode_latents, tile=tile, overlap=overlap,
+                                                           scale=f, kind=tile_kind)
     if not getattr(self.config, 'latent_residual', False): return dec(latents).float()
     z_anchor = anchor_latents(self.vae, psr, None if tile is None else tile * f).to(latents.device, self.unet.dtype)
-    return decode_residual(dec, z_anchor, latents, psr, getattr(self.config, 'residual_decode', 'pixel')).float().clamp(-1, 1)
+    mode = getattr(self.config, 'residual_decode', 'pixel')
+    return decode_residual(dec, z_anchor, latents, psr, mode).float().clamp(-1, 1)
 
 @patch
 def postprocess(self:TexADiffPipeline, images:torch.Tensor, # (b, 3, H, W) decoded SR
@@ -454,9 +470,9 @@ def __call__(self:TexADiffPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1
           tile_kind:str='cosine', # blend window of both tilings
           return_dict:bool=True): # False: the tuple (images,)
     "Super-resolve `lr` by 4; returns a `TexADiffOutput` with every intermediate map."
-    self.check_inputs(lr, num_inference_steps, guidance_scale, psr, mask, mask_variant, tau, refine, min_area, ta_sampling,
-                      ta_window, t_range, color_fix, generator, seed, latents, strength, latent_tile, latent_overlap,
-                      decode_tile, decode_overlap, tile_kind, return_dict)                        # 1. before any network
+    self.check_inputs(lr, num_inference_steps, guidance_scale, psr, mask, mask_variant, tau, refine, min_area,
+                      ta_sampling, ta_window, t_range, color_fix, generator, seed, latents, strength, latent_tile,
+                      latent_overlap, decode_tile, decode_overlap, tile_kind, return_dict)  # 1. before any network
     lr = lr.to(self.unet.device, torch.float32)
     if generator is None and seed is not None: generator = torch.Generator().manual_seed(seed)
     psr = self.run_psr(lr, psr)                                                                   # 2. pre-SR
