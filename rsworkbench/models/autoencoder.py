@@ -13,27 +13,42 @@ from diffusers import AutoencoderKL, AutoencoderTiny
 from ..core import RSWError, get_device, atomic_write_text, atomic_path
 from ..metrics import psnr_y
 from ..tiling import vae_factor
-from ..loop import TrainSpec, fit, cosine_schedule
+from ..loop import TrainSpec, fit, cosine_schedule, make_accelerator, SyncedOptimizer, processes, shard
 
 # %% auto #0
-__all__ = ['vae_roundtrip', 'recon_psnr', 'train_autoencoder', 'load_vae', 'swap_vae']
+__all__ = ['posterior_noise', 'vae_roundtrip', 'recon_psnr', 'train_autoencoder', 'load_vae', 'swap_vae']
 
 # %% ../../nbs/23_models.autoencoder.ipynb #04304fd3
 def _posterior(vae, x):
     o = vae.encode(x)
     return o.latent_dist if hasattr(o, 'latent_dist') else None, getattr(o, 'latents', None)
 
+def posterior_noise(vae, # AutoencoderKL or AutoencoderTiny
+                    x:torch.Tensor, # (b, 3, H, W) images the draw is for (only their shape is used)
+                    generator=None # drawn from (on its device)
+                   ) -> torch.Tensor|None:
+    "The N(0, 1) draw of a posterior sample of `x`'s latents, as `vae_roundtrip` would draw it (None: deterministic)."
+    if isinstance(vae, AutoencoderTiny): return None
+    f, dev = vae_factor(vae), generator.device if generator is not None else vae.device
+    shape = (x.shape[0], vae.config.latent_channels, x.shape[-2] // f, x.shape[-1] // f)
+    return torch.randn(shape, generator=generator, device=dev, dtype=vae.dtype)
+
 def vae_roundtrip(vae, # AutoencoderKL or AutoencoderTiny
                   x:torch.Tensor, # (b, 3, H, W) in [-1, 1], H and W multiples of the VAE factor
                   sample:bool=False, # decode a posterior sample (KL autoencoders) instead of the mean
-                  generator=None) -> tuple:
+                  generator=None, # the sample's draw (when `noise` is None)
+                  noise:torch.Tensor|None=None # the sample's N(0, 1) draw (`posterior_noise`); None: from `generator`
+                 ) -> tuple:
     "(reconstruction in [-1, 1] scale, KL to N(0, 1) per element, or 0 for a deterministic autoencoder)."
     f = vae_factor(vae)
     if x.shape[-1] % f or x.shape[-2] % f:
         raise RSWError(f"image size {tuple(x.shape[-2:])} is not a multiple of the VAE factor {f}")
     post, z = _posterior(vae, x)
     if post is None: return vae.decode(z).sample, torch.zeros((), device=x.device)
-    z = post.sample(generator) if sample else post.mode()
+    if sample and noise is not None and noise.shape != post.mean.shape:
+        raise RSWError(f"noise {tuple(noise.shape)} does not match the latents {tuple(post.mean.shape)}")
+    if not sample: z = post.mode()
+    else: z = post.sample(generator) if noise is None else post.mean + post.std * noise.to(post.mean)
     return vae.decode(z).sample, post.kl().mean() / z[0].numel()
 
 # %% ../../nbs/23_models.autoencoder.ipynb #d999e37b
@@ -58,32 +73,46 @@ def train_autoencoder(vae, # AutoencoderKL or AutoencoderTiny, trained in place
                       sampler, # `models.train.PatchSampler` over HR images (its HR side is used)
                       out_dir=None, # run folder: last/, checkpoint/, history.json
                       max_steps:int=1000, # optimizer steps (total, across resumes)
-                      batch:int=8, # patches per step
+                      batch:int=8, # patches per process and micro-batch (a step sees batch × processes × accumulate)
                       learning_rate:float=5e-4, # peak Adam learning rate (cosine decay to 0 at max_steps)
                       lambda_kl:float=1e-6, # KL weight (KL autoencoders)
                       val_images:list|None=None, # held-out (1, 3, H, W) [0, 1] images for recon_psnr at checkpoints
                       ckpt_every:int=250, # steps between checkpoints (and held-out scores)
                       device='auto', # 'auto', 'cpu', 'cuda', ...
                       seed:int=0, # seed of the posterior sampling
+                      mixed_precision:str='no', # 'no', 'fp16', 'bf16'
+                      accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
                       **loop_kw # `loop.fit` options: max_minutes, stop_at, resume, progress
                      ) -> dict:
     "Fit the autoencoder to reconstruct real patches; returns the history."
-    dev = get_device(device); vae.to(dev).train().requires_grad_(True)
+    if batch < 1 or accumulate < 1: raise RSWError(f"batch and accumulate must be >= 1, got {batch} and {accumulate}")
+    acc = make_accelerator(device, mixed_precision); dev = acc.device
+    vae.to(dev).train().requires_grad_(True)
     opt = torch.optim.Adam(vae.parameters(), lr=learning_rate, betas=(0.9, 0.99))
     sched = cosine_schedule(opt, max_steps)
+    opt = SyncedOptimizer(acc.prepare(opt), acc)        # gradients averaged over the processes
     gen = torch.Generator(device=dev).manual_seed(seed)
+    total = batch * processes(acc) * accumulate
     def step(i):
-        hr = sampler.batch(batch)[1].to(dev) * 2 - 1
-        y, kl = vae_roundtrip(vae, hr, sample=True, generator=gen)
-        l1 = F.l1_loss(y, hr); loss = l1 + lambda_kl * kl
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-        return dict(loss=loss, l1=l1, kl=kl)
+        hr_all = sampler.batch(total)[1].to(dev) * 2 - 1   # the global batch, the same on every process
+        eps = posterior_noise(vae, hr_all, gen)             # and its posterior draws
+        opt.zero_grad(set_to_none=True); logs = dict(loss=0., l1=0., kl=0.)
+        for m in range(accumulate):
+            hr = shard(hr_all, acc, accumulate, m)
+            with acc.autocast():
+                y, kl = vae_roundtrip(vae, hr, True, noise=None if eps is None else shard(eps, acc, accumulate, m))
+                l1 = F.l1_loss(y.float(), hr); loss = l1 + lambda_kl * kl
+            acc.backward(loss / accumulate)
+            for k, v in zip(logs, (loss, l1, kl)): logs[k] = logs[k] + v.detach() / accumulate
+        opt.step(); sched.step()
+        return logs
     def score(i):
         psnr = recon_psnr(vae, val_images, dev); vae.train()
         return dict(psnr_y=psnr)
     spec = TrainSpec('autoencoder', step, save=lambda d: vae.save_pretrained(str(d)),
                      state=dict(vae=vae, opt=opt, sched=sched), rngs=dict(patches=sampler.rng, posterior=gen),
-                     validate=score if val_images else None, val_every=ckpt_every, finish=vae.eval)
+                     validate=score if val_images else None, val_every=ckpt_every, finish=vae.eval, accelerator=acc,
+                     meta=dict(batch=batch, accumulate=accumulate, effective_batch=total))
     return fit(spec, out_dir, max_steps, ckpt_every=ckpt_every, **loop_kw)
 
 # %% ../../nbs/23_models.autoencoder.ipynb #a3614f92

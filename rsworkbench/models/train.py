@@ -14,7 +14,7 @@ from ..data.datasets import load_rgb, bicubic_down, apply_degrader, degrade_pair
 from ..metrics import psnr_y
 from ..registry import register_method
 from .baselines import RRDBUpscaler
-from ..loop import TrainSpec, fit, make_accelerator, cosine_schedule
+from ..loop import TrainSpec, fit, make_accelerator, cosine_schedule, SyncedOptimizer, processes, shard
 
 # %% auto #0
 __all__ = ['SHIPPED', 'ResidualSRNet', 'PatchSampler', 'val_pairs', 'validate', 'train_sr', 'load_residual_cnn']
@@ -141,29 +141,38 @@ def train_sr(net:nn.Module, # a ModelMixin SR net: (b, 3, h, w) [0, 1] → x sca
              val:list|None=None, # `val_pairs(...)`
              out_dir=None, # run folder (checkpoints, history); None: nothing saved
              max_steps:int=1000, # optimizer steps in total, across resumes
-             batch:int=16, # batch size
+             batch:int=16, # patches per process and micro-batch (a step sees batch × processes × accumulate)
              learning_rate:float=2e-4, # peak learning rate (cosine decay to 0 at max_steps)
              val_every:int=100, # steps between validations
              device='auto', # 'auto', 'cpu', 'cuda', ...
              mixed_precision:str='no', # 'no', 'fp16', 'bf16' (CUDA)
+             accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
              **loop_kw # `loop.fit` options: max_minutes, stop_at, ckpt_every, resume, progress
             ) -> dict:
     "Train `net` with L1 on random patches; returns the history (step, loss, validation PSNR and gain over bicubic)."
+    if batch < 1 or accumulate < 1: raise RSWError(f"batch and accumulate must be >= 1, got {batch} and {accumulate}")
     acc = make_accelerator(device, mixed_precision)
+    net.to(acc.device)
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate, betas=(0.9, 0.99))
     sched = cosine_schedule(opt, max_steps)
-    model, opt = acc.prepare(net, opt)
+    opt = SyncedOptimizer(acc.prepare(opt), acc)        # gradients averaged over the processes
+    total = batch * processes(acc) * accumulate
     def step(i):
-        lr_img, hr_img = sampler.batch(batch)
-        with acc.autocast(): loss = F.l1_loss(model(lr_img.to(acc.device)), hr_img.to(acc.device))
-        opt.zero_grad(set_to_none=True); acc.backward(loss); opt.step(); sched.step()
+        lr_all, hr_all = sampler.batch(total)           # the global batch, the same on every process
+        opt.zero_grad(set_to_none=True); loss = 0.
+        for m in range(accumulate):
+            lr_img, hr_img = (shard(t, acc, accumulate, m).to(acc.device) for t in (lr_all, hr_all))
+            with acc.autocast(): l = F.l1_loss(net(lr_img), hr_img)
+            acc.backward(l / accumulate); loss = loss + l.detach() / accumulate
+        opt.step(); sched.step()
         return dict(loss=loss)
-    spec = TrainSpec('train', step, save=lambda d: acc.unwrap_model(model).save_pretrained(str(d)),
+    spec = TrainSpec('train', step, save=lambda d: net.save_pretrained(str(d)),
                      state=dict(net=net, opt=opt, sched=sched), rngs=dict(patches=sampler.rng),
-                     validate=(lambda i: validate(acc.unwrap_model(model), val, acc.device)) if val else None,
+                     validate=(lambda i: validate(net, val, acc.device)) if val else None,
                      val_every=val_every, best='psnr_y' if val else None, accelerator=acc,
-                     meta=dict(degradation=getattr(sampler, 'degradation', None)))   # degrader and USM target
-    model.train()
+                     meta=dict(degradation=getattr(sampler, 'degradation', None),   # degrader and USM target
+                               batch=batch, accumulate=accumulate, effective_batch=total))
+    net.train()
     return fit(spec, out_dir, max_steps, ckpt_every=loop_kw.pop('ckpt_every', val_every), **loop_kw)
 
 # %% ../../nbs/22_models.train.ipynb #7d369403

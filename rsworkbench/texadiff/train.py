@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from diffusers import DDPMScheduler
+from diffusers import DDPMScheduler, AutoencoderTiny
 from ..core import RSWError, from_pm1
-from ..loop import TrainSpec, Params, fit, make_accelerator
+from ..loop import TrainSpec, Params, fit, make_accelerator, SyncedOptimizer, processes, shard
 from .rtdm import rtdm_map, binarize, refine_mask, pool_to_latent, RTDMPredictor, SpatialLPIPS
 from .control import selective_unfreeze
 from .loss import tadl_loss
@@ -24,8 +24,8 @@ from ..metrics import compute_metrics
 
 # %% auto #0
 __all__ = ['EVAL_METRICS', 'MASKS', 'PAPER_INCREMENTAL', 'PAPER_FULL', 'PAPER_MASKS', 'rtdm_targets', 'step_generator',
-           'ControlledUNet', 'texadiff_step_loss', 'train_texadiff', 'predictor_metrics', 'train_predictor',
-           'texadiff_data', 'evaluate_texadiff', 'with_paper']
+           'ControlledUNet', 'texadiff_draws', 'texadiff_step_loss', 'train_texadiff', 'predictor_metrics',
+           'train_predictor', 'texadiff_data', 'evaluate_texadiff', 'with_paper']
 
 # %% ../../nbs/75_texadiff.train.ipynb #f3f81b1d
 @torch.no_grad()
@@ -77,31 +77,53 @@ def _set_trainable(pipe, unfreeze) -> list:
     return [p for m in (pipe.control, pipe.unet) for p in m.parameters() if p.requires_grad]
 
 # %% ../../nbs/75_texadiff.train.ipynb #c645dc50
+def texadiff_draws(pipe:TexADiffPipeline, # the pipeline (its VAE)
+                   noise_sched, # the DDPM schedule of the forward process
+                   hr:torch.Tensor, # (b, 3, H, W) the batch the draws are for (only its shape is used)
+                   generator:torch.Generator, # the step's CPU generator
+                   t_min:int=0 # timesteps drawn from [t_min, T)
+                  ) -> dict:
+    "A batch's random draws, in order: {'posterior': VAE sample's N(0, 1) (AutoencoderKL only), 'noise': ε, 't'}."
+    f, c = pipe.vae_scale_factor, pipe.vae.config.latent_channels
+    shape, out = (hr.shape[0], c, hr.shape[-2] // f, hr.shape[-1] // f), {}
+    if not isinstance(pipe.vae, AutoencoderTiny): out['posterior'] = torch.randn(shape, generator=generator, dtype=pipe.vae.dtype)
+    out['noise'] = torch.randn(shape, generator=generator)
+    out['t'] = torch.randint(t_min, noise_sched.config.num_train_timesteps, (hr.shape[0],), generator=generator)
+    return out
+
+def _encode(pipe, hr, eps):
+    "`pipe.encode_latents(hr)` with the posterior sample's N(0, 1) draw `eps` (None: a deterministic VAE)."
+    if eps is None: return pipe.encode_latents(hr)
+    post = pipe.vae.encode(hr.to(pipe.vae.device, pipe.vae.dtype)).latent_dist
+    return (post.mean + post.std * eps.to(post.mean)) * pipe.vae.config.scaling_factor
+
 def texadiff_step_loss(pipe:TexADiffPipeline, # the pipeline (its VAE, PSR stage and config)
-                       model:ControlledUNet, # its UNet + control, possibly wrapped by accelerate
+                       model:ControlledUNet, # its UNet + control
                        noise_sched, # the DDPM schedule of the forward process
                        batch:dict, # {'hr', 'lr'} in [-1, 1]
-                       generator:torch.Generator, # noise, timesteps and VAE samples
+                       generator:torch.Generator|None, # noise, timesteps and VAE samples (when `draws` is None)
                        alpha:float=1.0, # TADL weight on rich positions
                        perceptual:str='lpips', # RTDM perceptual term
                        tau:float|None=None, # binarization threshold (None: the pipeline's)
                        min_area:int|None=None, # refinement's minimum area
                        lpips=None, # a loaded SpatialLPIPS
                        device='cpu', # where the batch goes
-                       t_min:int=0 # timesteps drawn from [t_min, T)
+                       t_min:int=0, # timesteps drawn from [t_min, T)
+                       draws:dict|None=None # this batch's rows of `texadiff_draws`; None: drawn from `generator`
                       ) -> dict:
     "TADL (and the plain MSE for reference) of one batch {'hr', 'lr'} in [-1, 1]."
     hr, lr = batch['hr'].to(device), batch['lr'].to(device)
     if hr.shape[-1] != SCALE * lr.shape[-1] or hr.shape[-2] != SCALE * lr.shape[-2]:
         raise RSWError(f"scale mismatch: HR {tuple(hr.shape[-2:])} is not {SCALE} x LR {tuple(lr.shape[-2:])}")
+    if draws is None: draws = texadiff_draws(pipe, noise_sched, hr, generator, t_min)
     with torch.no_grad():
         psr = pipe.run_psr(lr)
         targets = rtdm_targets(psr, hr, perceptual, pipe.config.tau if tau is None else tau, True, min_area,
                                pipe.vae_scale_factor, lpips)
-        z0 = pipe.encode_latents(hr, generator).float()
+        z0 = _encode(pipe, hr, draws.get('posterior')).float()
         if getattr(pipe.config, 'latent_residual', False): z0 = z0 - anchor_latents(pipe.vae, psr).float()  # to z(PSR)
-    noise = torch.randn(z0.shape, generator=generator).to(device)
-    t = torch.randint(t_min, noise_sched.config.num_train_timesteps, (z0.shape[0],), generator=generator).to(device)
+    noise, t = draws['noise'].to(device), draws['t'].to(device)
+    if noise.shape != z0.shape: raise RSWError(f"drawn noise {tuple(noise.shape)} does not match the latents {tuple(z0.shape)}")
     z_t = noise_sched.add_noise(z0, noise, t)
     target = noise_sched.get_velocity(z0, noise, t) if noise_sched.config.prediction_type == 'v_prediction' else noise
     pred = model(z_t, t, lr, targets['mask_latent'], tuple(hr.shape[-2:])).float()
@@ -113,7 +135,7 @@ def train_texadiff(pipe:TexADiffPipeline, # trained in place (control + unfrozen
                    dataset, # items {'hr', 'lr'} in [-1, 1], e.g. HRTileDataset with a Degrader
                    out_dir=None, # run folder: last/ (resumable state), checkpoint/ (final pipeline), history.json
                    max_steps:int=1000, # optimizer steps (in total, across resumes)
-                   batch:int=4, # batch size
+                   batch:int=4, # items per process and micro-batch (a step sees batch × processes × accumulate)
                    learning_rate:float=1e-5, # AdamW learning rate
                    alpha:float=1.0, # TADL weight on rich positions (0: plain loss)
                    perceptual:str='lpips', # RTDM perceptual term ('gmsd'/'gradient' stand-ins chosen explicitly)
@@ -124,29 +146,40 @@ def train_texadiff(pipe:TexADiffPipeline, # trained in place (control + unfrozen
                    mixed_precision:str='no', # 'no', 'fp16', 'bf16'
                    seed:int=0, # step i draws from `step_generator(seed, i)`
                    t_min:int=0, # timesteps from [t_min, T): near T trains the one-step regime only; 0 = the paper
+                   accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
                    **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
                   ) -> dict:
     "Train the diffusion stage with TADL; returns the history (loss, mse, rich fraction per step)."
     T = pipe.scheduler.config.num_train_timesteps
     if not 0 <= t_min < T: raise RSWError(f"t_min must be in [0, {T}), got {t_min}")
+    if batch < 1 or accumulate < 1: raise RSWError(f"batch and accumulate must be >= 1, got {batch} and {accumulate}")
     accelerator = make_accelerator(device, mixed_precision)
     pipe.to(accelerator.device)
     model = ControlledUNet(pipe)
     optimizer = torch.optim.AdamW(_set_trainable(pipe, unfreeze), lr=learning_rate, weight_decay=0.0)
+    optimizer = SyncedOptimizer(accelerator.prepare(optimizer), accelerator)   # gradients averaged over processes
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
     lpips = SpatialLPIPS().to(accelerator.device) if perceptual == 'lpips' else None
-    model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
+    total = batch * processes(accelerator) * accumulate
     def step(i):
-        with accelerator.autocast():
-            losses = texadiff_step_loss(pipe, model, noise_sched, batch_at(dataset, i, batch), step_generator(seed, i),
-                                        alpha, perceptual, tau, min_area, lpips, accelerator.device, t_min)
-        optimizer.zero_grad(set_to_none=True); accelerator.backward(losses['loss']); optimizer.step()
-        return losses
+        data = batch_at(dataset, i, total)             # the global batch, the same on every process
+        draws = texadiff_draws(pipe, noise_sched, data['hr'], step_generator(seed, i), t_min)   # and its draws
+        optimizer.zero_grad(set_to_none=True); logs = {}
+        for m in range(accumulate):
+            with accelerator.autocast():
+                losses = texadiff_step_loss(pipe, model, noise_sched, shard(data, accelerator, accumulate, m), None,
+                                            alpha, perceptual, tau, min_area, lpips, accelerator.device, t_min,
+                                            draws=shard(draws, accelerator, accumulate, m))
+            accelerator.backward(losses['loss'] / accumulate)
+            for k, v in losses.items(): logs[k] = logs.get(k, 0.) + v.detach() / accumulate
+        optimizer.step()
+        return logs
     def finish(): model.eval(); pipe.unet.requires_grad_(False); pipe.control.requires_grad_(False)
     state = dict(unet=Params(pipe.unet), control=pipe.control, optimizer=optimizer)
     spec = TrainSpec('texadiff', step, lambda folder: pipe.save_pretrained(str(folder)), state, finish=finish,
-                     meta=dict(degradation=getattr(dataset, 'degradation', None)), accelerator=accelerator)
+                     meta=dict(degradation=getattr(dataset, 'degradation', None), batch=batch, accumulate=accumulate,
+                               effective_batch=total), accelerator=accelerator)
     return fit(spec, out_dir, max_steps, **loop_kw)
 
 # %% ../../nbs/75_texadiff.train.ipynb #cb9e3ad1
@@ -189,28 +222,38 @@ def train_predictor(predictor:RTDMPredictor, # trained in place
                     psr, # TexADiffPipeline (its PSR stage) or an x4 Upscaler
                     out_dir=None, # run folder: last/ (resumable), checkpoint/ (final predictor), history.json
                     max_steps:int=1000, # optimizer steps (in total, across resumes)
-                    batch:int=8, # batch size
+                    batch:int=8, # items per process and micro-batch (a step sees batch × processes × accumulate)
                     learning_rate:float=2e-4, # Adam learning rate
                     perceptual:str='lpips', # RTDM perceptual term ('gmsd'/'gradient' chosen explicitly)
                     tau:float=0.35, # threshold for the reported mask accuracy
                     device='auto', # accelerate device
                     mixed_precision:str='no', # 'no', 'fp16', 'bf16'
+                    accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
                     **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
                    ) -> dict:
     "L1 training of the RTDM predictor on pseudo-labels; returns the history (loss, mask_acc per step)."
+    if batch < 1 or accumulate < 1: raise RSWError(f"batch and accumulate must be >= 1, got {batch} and {accumulate}")
     psr_fn, accelerator = _psr_fn(psr), make_accelerator(device, mixed_precision)
     predictor.to(accelerator.device).requires_grad_(True)
     optimizer = torch.optim.Adam(predictor.parameters(), lr=learning_rate)
+    optimizer = SyncedOptimizer(accelerator.prepare(optimizer), accelerator)   # gradients averaged over processes
     lpips = SpatialLPIPS().to(accelerator.device) if perceptual == 'lpips' else None
-    net, optimizer = accelerator.prepare(predictor, optimizer)
-    net.train()
+    predictor.train()
+    total = batch * processes(accelerator) * accumulate
     def step(i):
-        losses = _predictor_losses(net, batch_at(dataset, i, batch), psr_fn, perceptual, tau, lpips, accelerator)
-        optimizer.zero_grad(set_to_none=True); accelerator.backward(losses['loss']); optimizer.step()
-        return losses
-    spec = TrainSpec('rtdm predictor', step, lambda folder: accelerator.unwrap_model(net).save_pretrained(str(folder)),
-                     dict(predictor=predictor, optimizer=optimizer), finish=net.eval,
-                     meta=dict(degradation=getattr(dataset, 'degradation', None)), accelerator=accelerator)
+        data = batch_at(dataset, i, total)             # the global batch, the same on every process
+        optimizer.zero_grad(set_to_none=True); logs = {}
+        for m in range(accumulate):
+            losses = _predictor_losses(predictor, shard(data, accelerator, accumulate, m), psr_fn, perceptual, tau,
+                                       lpips, accelerator)
+            accelerator.backward(losses['loss'] / accumulate)
+            for k, v in losses.items(): logs[k] = logs.get(k, 0.) + v.detach() / accumulate
+        optimizer.step()
+        return logs
+    spec = TrainSpec('rtdm predictor', step, lambda folder: predictor.save_pretrained(str(folder)),
+                     dict(predictor=predictor, optimizer=optimizer), finish=predictor.eval,
+                     meta=dict(degradation=getattr(dataset, 'degradation', None), batch=batch, accumulate=accumulate,
+                               effective_batch=total), accelerator=accelerator)
     return fit(spec, out_dir, max_steps, **loop_kw)
 
 # %% ../../nbs/75_texadiff.train.ipynb #7e7bc0be
