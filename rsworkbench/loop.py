@@ -189,6 +189,12 @@ def agree(flag:bool, # this process's decision
     t = torch.tensor([float(flag)], device=accelerator.device); dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
+def _main_history(hist:dict) -> dict:
+    "The main process's history, on every process (a template reads its validations on every rank)."
+    import torch.distributed as dist
+    box = [hist]; dist.broadcast_object_list(box, src=0)
+    return box[0]
+
 def mean_over_processes(logs:dict, # name → scalar (float or 0-d tensor)
                         accelerator # None: one process
                        ) -> dict:
@@ -317,6 +323,7 @@ def fit(spec:TrainSpec, # the method's step, saving and state
     run.save_last()
     if run.out is not None and run.main: atomic_write_text(run.out/'history.json', json.dumps(run.hist))
     if spec.accelerator is not None: spec.accelerator.wait_for_everyone()   # every process returns after the files exist
+    if processes(spec.accelerator) > 1: run.hist = _main_history(run.hist)   # with the main process's validations
     if spec.finish is not None: spec.finish()
     return run.hist
 
