@@ -4,13 +4,13 @@
 
 # %% ../../nbs/94_sgdm.sflow.ipynb #45c2c0ea
 from __future__ import annotations
-import hashlib, json, math
+import contextlib, hashlib, json, math
 from pathlib import Path
 import torch, torch.nn as nn
 from diffusers import ModelMixin, ConfigMixin
 from diffusers.configuration_utils import register_to_config
 from ..core import RSWError
-from ..loop import TrainSpec, fit
+from ..loop import TrainSpec, fit, processes, rows, SyncedOptimizer
 
 # %% auto #0
 __all__ = ['AffineCoupling', 'Flow', 'SFlow', 'style_digest', 'fit_sflow']
@@ -104,28 +104,56 @@ def style_digest(means:torch.Tensor, # (N, dim) style means
     "A short digest of the style vectors (a resume continues only a fit of the same ones)."
     return hashlib.sha256(torch.cat([means, stds], -1).detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
 
+def _from_main(t:torch.Tensor, accelerator) -> torch.Tensor:
+    "`t` as the main process has it (every process then fits the very same style vectors)."
+    if processes(accelerator) == 1: return t
+    import torch.distributed as dist
+    x = t.to(accelerator.device).contiguous(); dist.broadcast(x, 0)
+    return x.to(t.device)
+
+def _minibatch_size(batch_size:int, n:int, parts:int) -> int:
+    "Rows of a step's global minibatch: batch_size per part, at most the `n` vectors, a multiple of the `parts`."
+    size = min(batch_size * parts, n // parts * parts)
+    if size < 1: raise RSWError(f"{n} style vectors cannot be split over {parts} processes x micro-batches")
+    return size
+
 def fit_sflow(flow:SFlow, # fitted in place
               means:torch.Tensor, # (N, dim) style means
               stds:torch.Tensor, # (N, dim) style stds
               out_dir=None, # run folder (last/, checkpoint/ with the flow, history.json); None: nothing is written
               max_steps:int=200, # optimizer steps (in total, across resumes)
               learning_rate:float=4e-4, # Adam learning rate
-              batch_size:int=256, # style vectors per step
+              batch_size:int=256, # style vectors per step of each process's micro-batch
               seed:int=0, # the minibatch generator's seed
+              accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
+              accelerator=None, # an `accelerate.Accelerator` (`loop.make_accelerator`): data parallel, mixed precision
               **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
              ) -> dict:
     "Fit by exact NLL with Adam; returns the history (`loss`: NLL per dimension at each step)."
+    if accumulate < 1: raise RSWError(f"accumulate must be >= 1 micro-batch per step, got {accumulate}")
+    means, stds = _from_main(means, accelerator), _from_main(stds, accelerator)
+    size = _minibatch_size(batch_size, len(means), processes(accelerator) * accumulate)
     optimizer, generator = torch.optim.Adam(flow.parameters(), lr=learning_rate), torch.Generator().manual_seed(seed)
+    if accelerator is not None: optimizer = SyncedOptimizer(accelerator.prepare(optimizer), accelerator)
+    backward = accelerator.backward if accelerator is not None else torch.Tensor.backward
+    autocast = accelerator.autocast if accelerator is not None else contextlib.nullcontext
+    device = flow.device
     def step(i):
-        idx = torch.randint(0, len(means), (min(batch_size, len(means)),), generator=generator)
-        loss = flow.nll(means[idx], stds[idx]); optimizer.zero_grad(); loss.backward(); optimizer.step()
-        return dict(loss=loss)
-    meta = dict(n_styles=len(means), styles=style_digest(means, stds))
+        idx = torch.randint(0, len(means), (size,), generator=generator)   # the global minibatch
+        optimizer.zero_grad(); losses = []
+        for k in range(accumulate):
+            j = idx[rows(size, accelerator, accumulate, k)]
+            with autocast(): loss = flow.nll(means[j].to(device), stds[j].to(device))
+            backward(loss / accumulate); losses.append(float(loss.detach()))
+        optimizer.step()
+        return dict(loss=sum(losses) / accumulate)
+    meta = dict(n_styles=len(means), styles=style_digest(means, stds), batch=batch_size, accumulate=accumulate,
+                effective_batch=size)
     last = Path(out_dir)/'last'/'history.json' if out_dir is not None else None
     if last is not None and last.exists() and json.loads(last.read_text()).get('styles') != meta['styles']:
         loop_kw['resume'] = False   # other style vectors: fit afresh
     flow.train()
     save = lambda folder: flow.save_pretrained(str(folder))
     spec = TrainSpec('sflow', step, save, dict(flow=flow, optimizer=optimizer), dict(batches=generator), meta=meta,
-                     finish=flow.eval)
+                     finish=flow.eval, accelerator=accelerator)
     return fit(spec, out_dir, max_steps, **loop_kw)

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from ..core import RSWError, to_pm1, from_pm1, data_dir, shared_data_dir
-from ..loop import TrainSpec, Params, fit, make_accelerator, read_history, write_folder
+from ..loop import (TrainSpec, Params, fit, make_accelerator, read_history, write_folder, processes, rows,
+                              shard, SyncedOptimizer)
 from ..models.train import PatchSampler
 from ..data.vectormap import map_tensor, portugal_tiles, mask_pairs, mask_to_map, VectorMap
 from ..data.datasets import bundled_images, load_rgb, batch_at
@@ -21,8 +22,8 @@ from ..tiling import anchor_latents
 
 # %% auto #0
 __all__ = ['PAPER_ABLATION', 'STYLE_MODES', 'MAP_MODES', 'image_batches', 'map_batches', 'MapCrops', 'sgdm_pairs',
-           'worldstrat_pair', 'split_pairs', 'stage1_loss', 'train_stage1', 'style_vectors', 'train_stage2',
-           'sgdm_inputs', 'evaluate_sgdm']
+           'worldstrat_pair', 'split_pairs', 'Stage1Draws', 'stage1_loss', 'train_stage1', 'style_vectors',
+           'train_stage2', 'sgdm_inputs', 'evaluate_sgdm']
 
 # %% ../../nbs/96_sgdm.train.ipynb #2ce83865
 def image_batches(files:list, hr_size:int=64, scale:int=16, batch_size:int=1, seed:int=0):
@@ -152,11 +153,47 @@ def _check_resume(out_dir, resume:bool, scale:int, unfreeze:str):
         raise RSWError(f"{out} was trained with other trainable parameters (unfreeze={run_unfreeze!r}, "
                        f"now {unfreeze!r}): resume with the run's own unfreeze setting, or use a new out_dir")
 
+def _randn_rows_like(z:torch.Tensor, size:int) -> torch.Tensor:
+    "`torch.randn_like(z)` for `size` rows: z's memory layout (e.g. channels-last) and so the very same draw."
+    order = sorted(range(z.dim()), key=lambda d: (-z.stride(d), d))   # the outermost dimension first
+    shape, strides, n = (size, *z.shape[1:]), [0] * z.dim(), 1
+    for d in reversed(order): strides[d] = n; n *= shape[d]
+    return torch.randn_like(torch.empty_strided(shape, strides, dtype=z.dtype, device=z.device))
+
+class Stage1Draws:
+    "A stage-1 step's random draws for its whole global batch, from the global torch RNG in one process's order."
+    def __init__(self, size:int, # rows of the global batch (batch × processes × accumulate)
+                 t_min:int, T:int, # timesteps from [t_min, T)
+                 style_drop:float # probability of a step without style
+                ):
+        self.size, self.t_min, self.T, self.style_drop = size, t_min, T, style_drop
+        self.eps = self.drawn = None
+
+    def latents(self, posterior, # the VAE's latent distribution of this batch
+                rows:slice # this batch's rows of the global batch
+               ) -> torch.Tensor:
+        "A sample of `posterior` (its rows of the step's ε, drawn on first use as `posterior.sample()` draws)."
+        m = posterior.mean
+        if self.eps is None: self.eps = torch.randn((self.size, *m.shape[1:]), device=m.device, dtype=m.dtype)
+        return m + posterior.std * self.eps[rows]
+
+    def noise(self, z:torch.Tensor, # this batch's latents
+              rows:slice) -> tuple:
+        "(noise, timesteps) of this batch's rows and the step's style drop (drawn on first use, after the latents)."
+        if self.drawn is None:
+            noise = _randn_rows_like(z, self.size)
+            t = torch.randint(self.t_min, self.T, (self.size,), device=z.device)
+            self.drawn = noise, t, self.style_drop > 0 and torch.rand(()).item() < self.style_drop
+        noise, t, drop = self.drawn
+        return noise[rows], t[rows], drop
+
 def stage1_loss(pipe:SGDMPipeline, # the pipeline being trained
                 batch:dict, # {'lr', 'hr'} in [-1, 1] (+ 'classes': a list of (H, W) class maps)
                 scale:int=16, # the SR factor the batch must have
                 t_min:int=0, # timesteps drawn from [t_min, T)
-                style_drop:float=0.0 # probability of a step without style
+                style_drop:float=0.0, # probability of a step without style
+                draws:Stage1Draws|None=None, # the step's draws for its global batch (None: drawn for this batch alone)
+                rows:slice=slice(None) # this batch's rows of the global batch
                ) -> torch.Tensor:
     "L2 of one batch on the scheduler's target (ε or v), the HR as style source; noise from the global torch RNG."
     dev, sched = pipe.unet.device, pipe.scheduler
@@ -165,14 +202,14 @@ def stage1_loss(pipe:SGDMPipeline, # the pipeline being trained
     if tuple(hr.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale):
         raise RSWError(f"the batches are LR {tuple(lr.shape[-2:])} / HR {tuple(hr.shape[-2:])}, not {scale}x as "
                        f"scale={scale} says: draw them at {scale}x (MapCrops scale={scale}) or pass their scale")
+    if draws is None: draws = Stage1Draws(len(hr), t_min, sched.config.num_train_timesteps, style_drop)
     lr_up = F.interpolate(lr, size=hr.shape[-2:], mode='bicubic', align_corners=False).clamp(-1, 1)
     with torch.no_grad():
-        z = pipe.vae.encode(hr).latent_dist.sample() * pipe.vae.config.scaling_factor
+        z = draws.latents(pipe.vae.encode(hr).latent_dist, rows) * pipe.vae.config.scaling_factor
         if getattr(pipe.config, 'latent_residual', False): z = z - anchor_latents(pipe.vae, lr_up)  # to z(bicubic)
-    noise = torch.randn_like(z); t = torch.randint(t_min, sched.config.num_train_timesteps, (z.shape[0],), device=dev)
+    noise, t, drop = draws.noise(z, rows)
     z_t = sched.add_noise(z, noise, t)
     maps = torch.cat([map_tensor(c) for c in classes]).to(dev) if classes is not None else None
-    drop = style_drop > 0 and torch.rand(()).item() < style_drop
     feat, _ = pipe.encoder(lr_up, maps, style_ref=None if drop else hr)   # HR as the style source
     hidden, _ = pipe.class_conditioning(classes, hr.shape[0], dev, z_t.dtype)   # text encoder, else ClassPrompt
     pred = pipe.cunet(z_t, t, hidden, pipe.adapter(feat))
@@ -183,13 +220,16 @@ def train_stage1(pipe:SGDMPipeline, # trained in place
                  dataset, # items {'lr', 'hr'} in [-1, 1] (+ 'classes' (H, W)), e.g. MapCrops or HRTileDataset
                  out_dir=None, # run folder: last/ (resumable state), checkpoint/ (the pipeline), history.json
                  max_steps:int=1000, # optimizer steps (in total, across resumes)
-                 batch:int=1, # batch size
+                 batch:int=1, # batch size of each process's micro-batch
                  learning_rate:float=5e-5, # AdamW learning rate
                  scale:int=16, # the dataset's SR factor (16 or 32), saved as the pipeline's train_scale
                  seed:int=0, # the global torch seed at the start (noise, timesteps, style drops)
                  style_drop:float=0.0, # probability of a step without style (trains style='none'; 0 = the paper)
                  t_min:int=0, # timesteps from [t_min, T): near T trains the one-step regime only; 0 = the paper
                  unfreeze:str='attention', # UNet parameters trained: 'attention' (the paper), 'all' (from scratch)
+                 accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
+                 device='auto', # 'auto', 'cpu', 'cuda', ...: the pipeline is moved there
+                 mixed_precision:str='no', # 'no', 'fp16', 'bf16'
                  **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
                 ) -> dict:
     "Stage 1: L2 on the scheduler's target with the HR as style source; returns the history (loss per step, trainable)."
@@ -197,24 +237,34 @@ def train_stage1(pipe:SGDMPipeline, # trained in place
     T = pipe.scheduler.config.num_train_timesteps
     if not 0 <= t_min < T: raise RSWError(f"t_min must be in [0, {T}), got {t_min}")
     if scale not in (16, 32): raise RSWError(f"SGDM trains at 16x or 32x, got scale={scale}")
+    if accumulate < 1: raise RSWError(f"accumulate must be >= 1 micro-batch per step, got {accumulate}")
     _check_resume(out_dir, loop_kw.get('resume', True), scale, unfreeze)
     torch.manual_seed(seed)
     counts = _set_stage1_trainable(pipe, unfreeze)
-    accelerator = make_accelerator()
-    optimizer = accelerator.prepare(torch.optim.AdamW(_trainables(pipe), lr=learning_rate))
+    accelerator = make_accelerator(device, mixed_precision); pipe.to(accelerator.device)
+    optimizer = torch.optim.AdamW(_trainables(pipe), lr=learning_rate)
+    optimizer = SyncedOptimizer(accelerator.prepare(optimizer), accelerator)
     trained = (pipe.encoder, pipe.adapter, pipe.unet, pipe.prompt)
     for m in trained: m.train()
     pipe.register_to_config(train_scale=scale)   # saved with every checkpoint: the pipeline refuses another scale
+    size = batch * processes(accelerator) * accumulate
     def step(i):
-        loss = stage1_loss(pipe, batch_at(dataset, i, batch), scale, t_min, style_drop)
-        optimizer.zero_grad(); accelerator.backward(loss); optimizer.step()
-        return dict(loss=loss)
+        whole, draws = batch_at(dataset, i, size), Stage1Draws(size, t_min, T, style_drop)
+        optimizer.zero_grad(); losses = []
+        for k in range(accumulate):
+            part, own = shard(whole, accelerator, accumulate, k), rows(size, accelerator, accumulate, k)
+            with accelerator.autocast(): loss = stage1_loss(pipe, part, scale, t_min, style_drop, draws, own)
+            accelerator.backward(loss / accumulate); losses.append(float(loss.detach()))
+        optimizer.step()
+        return dict(loss=sum(losses) / accumulate)
     def finish():
         for m in trained: m.eval()
     state = dict(unet=Params(pipe.unet), encoder=pipe.encoder, adapter=pipe.adapter, prompt=pipe.prompt,
                  optimizer=optimizer)
+    meta = dict(trainable=counts, scale=scale, unfreeze=unfreeze, batch=batch, accumulate=accumulate,
+                effective_batch=size)
     spec = TrainSpec('sgdm stage 1', step, lambda folder: pipe.save_pretrained(str(folder)), state, finish=finish,
-                     meta=dict(trainable=counts, scale=scale, unfreeze=unfreeze), accelerator=accelerator)
+                     meta=meta, accelerator=accelerator)
     return fit(spec, out_dir, max_steps, **loop_kw)
 
 # %% ../../nbs/96_sgdm.train.ipynb #ddcaa585
@@ -235,17 +285,23 @@ def train_stage2(pipe:SGDMPipeline, # its SFlow is fitted in place
                  out_dir=None, # run folder: sflow/ (the fit's resumable run) and checkpoint/ (the pipeline)
                  max_steps:int=2000, # SFlow optimizer steps
                  learning_rate:float=4e-4, # Adam learning rate
-                 batch_size:int=256, # style vectors per step
+                 batch_size:int=256, # style vectors per step of each process's micro-batch
                  seed:int=0, # the minibatch generator's seed
+                 accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
+                 device='auto', # 'auto', 'cpu', 'cuda', ...: the pipeline is moved there
+                 mixed_precision:str='no', # 'no', 'fp16', 'bf16'
                  **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
                 ) -> dict:
     "Stage 2: HR style vectors → fit SFlow, then the pipeline to `out_dir/checkpoint`; returns the fit's history."
-    means, stds = style_vectors(pipe, hr_images)
+    accelerator = make_accelerator(device, mixed_precision); pipe.to(accelerator.device)
+    means, stds = style_vectors(pipe, hr_images)   # fit_sflow takes the main process's
     pipe.sflow.requires_grad_(True)
     out = Path(out_dir) if out_dir is not None else None
     hist = fit_sflow(pipe.sflow, means, stds, out and out/'sflow', max_steps, learning_rate, batch_size, seed,
-                     **loop_kw)
-    if out is not None: write_folder(out/'checkpoint', lambda folder: pipe.save_pretrained(str(folder)))
+                     accumulate=accumulate, accelerator=accelerator, **loop_kw)
+    if out is not None and accelerator.is_main_process:
+        write_folder(out/'checkpoint', lambda folder: pipe.save_pretrained(str(folder)))
+    accelerator.wait_for_everyone()   # every process returns after the checkpoint exists
     return hist
 
 # %% ../../nbs/96_sgdm.train.ipynb #c3018fe8

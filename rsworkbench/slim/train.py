@@ -6,7 +6,8 @@
 from __future__ import annotations
 from ..data.datasets import batch_at  # deterministic batch of a step (shared by the trainers)
 from ..core import RSWError
-from ..loop import TrainSpec, fit, make_accelerator, Params, write_folder
+from ..loop import (TrainSpec, fit, make_accelerator, Params, write_folder, processes, shard,
+                              SyncedOptimizer)
 import copy, math, warnings
 from pathlib import Path
 import torch
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from .uncertainty import jeffreys_loss
 from .timestep import AlphaPredictor
 from .teacher import (SlimTeacher, PromptEmbedding, add_lora, merge_lora, lora_layers,
-                                      UNET_LORA_TARGETS, VAE_LORA_TARGETS, teacher_parameters, teacher_step,
+                                      UNET_LORA_TARGETS, VAE_LORA_TARGETS, teacher_parameters, teacher_loss,
                                       perceptual_loss, build_discriminator, gan_losses, encode_latents)
 from .distill import DistillLoss
 from .pipeline import SlimTeacherPipeline, SlimDiffSRPipeline, bicubic_up, pad_to, SCALE
@@ -91,12 +92,6 @@ def _teacher_view(pipe, predictor, alpha_mode, feature_levels=2):
     return SlimTeacher(pipe.unet, pipe.vae, pipe.estimator, predictor, prompt, pipe.scheduler.alphas_cumprod,
                        pipe.scheduler.config.prediction_type, alpha_mode, feature_levels=feature_levels)
 
-def _single_process(acc):
-    if acc.num_processes > 1:
-        raise RSWError(f"slim.train runs single-process (accelerate reported {acc.num_processes} processes): its "
-                       f"several models are not wrapped for gradient synchronisation yet; launch one process per run "
-                       f"(mixed precision and any one device work)")
-
 def _present(**objs) -> dict:
     "The resumable objects that exist in this run (a run without a discriminator has no `disc`, no `opt_d`)."
     return {k: v for k, v in objs.items() if v is not None}
@@ -108,19 +103,56 @@ def _training_pair(batch:dict, device) -> tuple:
         raise RSWError(f"HR {tuple(hr.shape[-2:])} is not x{SCALE} the LR {tuple(batch['lr'].shape[-2:])}")
     return hr, up
 
-def _estimator_step(pipe, target, upsampled, opt, backward) -> dict:
-    "One Jeffreys-loss step of the uncertainty estimator on the VAE latents of (bicubic LR, HR)."
-    with torch.no_grad(): z_lr, z_gt = encode_latents(pipe.vae, upsampled), encode_latents(pipe.vae, target)
-    mean, log_var = pipe.estimator(z_lr)
-    loss = jeffreys_loss(z_gt, mean, log_var)
-    opt.zero_grad(set_to_none=True); backward(loss); opt.step()
+def _synced(opt, acc):
+    "`opt` prepared by `acc`, its gradients averaged over the processes before each step."
+    return SyncedOptimizer(acc.prepare(opt), acc)
+
+def _micro_batches(dataset, i:int, batch:int, acc, accumulate:int) -> list:
+    "(HR, bicubic LR) micro-batches of step i, sliced from the global batch (batch·processes·accumulate)."
+    if accumulate < 1: raise RSWError(f"accumulate must be >= 1 micro-batch per step, got {accumulate}")
+    whole = batch_at(dataset, i, batch * processes(acc) * accumulate)
+    return [_training_pair(shard(whole, acc, accumulate, k), acc.device) for k in range(accumulate)]
+
+def _mean_terms(terms:list) -> dict:
+    "Each logged term (floats) averaged over the micro-batches."
+    return {k: sum(t[k] for t in terms) / len(terms) for k in terms[0]}
+
+def _estimator_step(pipe, pairs:list, opt, acc) -> dict:
+    "One Jeffreys-loss step of the estimator on the VAE latents of (bicubic LR, HR), over the micro-batches."
+    opt.zero_grad(set_to_none=True); losses = []
+    for target, upsampled in pairs:
+        with acc.autocast():
+            with torch.no_grad(): z_lr, z_gt = encode_latents(pipe.vae, upsampled), encode_latents(pipe.vae, target)
+            mean, log_var = pipe.estimator(z_lr)
+            loss = jeffreys_loss(z_gt, mean, log_var)
+        acc.backward(loss / len(pairs)); losses.append(float(loss.detach()))
+    opt.step()
+    loss = sum(losses) / len(losses)
     return dict(loss=loss, l1=math.nan, est=loss)
+
+def _generator_step(teacher, pairs:list, opt_g, disc, opt_d, perceptual, acc, lambdas:dict) -> dict:
+    "One generator step on `teacher_loss`, then one discriminator step, each over the micro-batches; the mean terms."
+    opt_g.zero_grad(set_to_none=True); terms, fakes = [], []
+    for hr, up in pairs:
+        with acc.autocast():
+            out = teacher(up, hr); t = teacher_loss(out, hr, perceptual, disc, **lambdas)
+        acc.backward(t['loss'] / len(pairs))
+        terms.append({k: float(v.detach()) for k, v in t.items()}); fakes.append(out.images.detach())
+    opt_g.step()
+    if disc is not None:
+        opt_d.zero_grad(set_to_none=True)   # also drops what the generator's GAN term left in the discriminator
+        for (hr, _), fake, t in zip(pairs, fakes, terms):
+            with acc.autocast(): d = gan_losses(disc, fake, hr)['d']
+            acc.backward(d / len(pairs)); t['d'] = float(d.detach())
+        opt_d.step()
+    return _mean_terms(terms)
 
 def train_teacher(pipe:SlimTeacherPipeline, # base teacher (trained in place: LoRA is added to its UNet and VAE decoder)
                   dataset, # items {'hr', 'lr'} in [-1, 1]
                   out_dir=None, # run folder: last/ (resumable), checkpoint/ (final, LoRA merged), history.json
                   max_steps:int=1000, # optimizer steps in total (estimator warm-up included), across resumes
-                  batch:int=2, # batch size (paper: 2)
+                  batch:int=2, # batch size of each process's micro-batch (paper: 2 in all)
+                  accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
                   learning_rate:float=2e-4, # AdamW learning rate of LoRA, predictor and discriminator (paper: 2e-4)
                   estimator_steps:int|None=None, # first steps: the estimator alone; None: max_steps // 5, >= 1; 0: none
                   estimator_learning_rate:float=1e-4, # AdamW learning rate of the estimator warm-up
@@ -139,7 +171,7 @@ def train_teacher(pipe:SlimTeacherPipeline, # base teacher (trained in place: Lo
                   **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
                  ) -> dict:
     "Train the uncertainty-guided single-step teacher on the shared loop; returns the history."
-    acc = make_accelerator(device, mixed_precision); _single_process(acc)
+    acc = make_accelerator(device, mixed_precision)
     perceptual = perceptual_loss(lambda_lpips, lpips_stand_in, acc.device)
     if estimator_steps is None: estimator_steps = max(1, max_steps // 5)
     with torch.random.fork_rng(devices=[]):
@@ -158,23 +190,23 @@ def train_teacher(pipe:SlimTeacherPipeline, # base teacher (trained in place: Lo
     pipe.register_modules(predictor=predictor)
     pipe.register_to_config(alpha_mode=alpha_mode)   # saved with the checkpoint: inference uses this rule
     pipe.estimator.requires_grad_(True)
-    opt_e = acc.prepare(torch.optim.AdamW(pipe.estimator.parameters(), estimator_learning_rate))
-    opt_g = acc.prepare(torch.optim.AdamW(teacher_parameters(teacher), learning_rate))
-    opt_d = acc.prepare(torch.optim.AdamW(disc.parameters(), learning_rate)) if disc is not None else None
+    opt_e = _synced(torch.optim.AdamW(pipe.estimator.parameters(), estimator_learning_rate), acc)
+    opt_g = _synced(torch.optim.AdamW(teacher_parameters(teacher), learning_rate), acc)
+    opt_d = _synced(torch.optim.AdamW(disc.parameters(), learning_rate), acc) if disc is not None else None
     lambdas = dict(lambda_lpips=lambda_lpips, lambda_gan=lambda_gan, lambda_tv=lambda_tv)
 
     def step(i):
-        hr, up = _training_pair(batch_at(dataset, i, batch), acc.device)
-        with acc.autocast():
-            if i < estimator_steps: return _estimator_step(pipe, hr, up, opt_e, acc.backward)
-            pipe.estimator.requires_grad_(False)
-            terms = teacher_step(teacher, up, hr, opt_g, disc, opt_d, perceptual, acc.backward, **lambdas)
+        pairs = _micro_batches(dataset, i, batch, acc, accumulate)
+        if i < estimator_steps: return _estimator_step(pipe, pairs, opt_e, acc)
+        pipe.estimator.requires_grad_(False)
+        terms = _generator_step(teacher, pairs, opt_g, disc, opt_d, perceptual, acc, lambdas)
         return dict(loss=terms.pop('loss'), l1=terms.pop('l1'), est=math.nan, **terms)
 
     state = _present(unet=Params(pipe.unet), vae=Params(pipe.vae.decoder), estimator=pipe.estimator,
                      predictor=predictor, disc=disc, opt_e=opt_e, opt_g=opt_g, opt_d=opt_d, scaler=acc.scaler)
     meta = dict(perceptual=getattr(perceptual, 'kind', None), discriminator=getattr(disc, 'kind', None),
-                alpha_mode=alpha_mode, estimator_steps=estimator_steps,
+                alpha_mode=alpha_mode, estimator_steps=estimator_steps, batch=batch, accumulate=accumulate,
+                effective_batch=batch * processes(acc) * accumulate,
                 degradation=getattr(dataset, 'degradation', None))   # degrader and USM target of the training pairs
     save = lambda folder: merged_teacher(pipe, predictor).save_pretrained(str(folder))
     return fit(TrainSpec('slim teacher', step, save, state, meta=meta, accelerator=acc), out_dir, max_steps, **loop_kw)
@@ -215,7 +247,8 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
                   dataset, # items {'hr', 'lr'} in [-1, 1]
                   out_dir=None, # run folder: last/, checkpoint/, history.json
                   max_steps:int=1000, # optimizer steps in total, across resumes (paper: 100k)
-                  batch:int=16, # batch size (paper: 16)
+                  batch:int=16, # batch size of each process's micro-batch (paper: 16 in all)
+                  accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
                   learning_rate:float=5e-5, # Adam learning rate of student, adapters, discriminator (paper: 5e-5)
                   distill:str='mse+mmd', # 'mse+mmd' (paper), 'mse' or 'none'
                   lambda_mmd:float=0.1, # weight of the MMD term (paper: 0.1)
@@ -238,7 +271,7 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
     if teacher is None and distill != 'none':
         raise RSWError(f"missing teacher for distillation (distill={distill!r}): pass a SlimTeacherPipeline or a "
                        f"train_teacher checkpoint folder, or use distill='none'")
-    acc = make_accelerator(device, mixed_precision); _single_process(acc)
+    acc = make_accelerator(device, mixed_precision)
     perceptual = perceptual_loss(lambda_lpips, lpips_stand_in, acc.device)
     net = student.net.to(acc.device).train(); net.requires_grad_(True)
     with torch.random.fork_rng(devices=[]):
@@ -251,31 +284,42 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
     dist_loss = _distill_adapters(net, tview, dataset, lambda_mmd, distill, seed, acc.device) if distilled else None
     opt = torch.optim.Adam(list(net.parameters()), learning_rate)
     if dist_loss is not None: opt.add_param_group(dict(params=list(dist_loss.parameters())))
-    opt = acc.prepare(opt)
-    opt_d = acc.prepare(torch.optim.Adam(disc.parameters(), learning_rate)) if disc is not None else None
+    opt = SyncedOptimizer(acc.prepare(opt), acc)
+    opt_d = _synced(torch.optim.Adam(disc.parameters(), learning_rate), acc) if disc is not None else None
     weights = dict(l1=1., lpips=lambda_lpips, gan=lambda_gan, distill=1.)
 
-    def step(i):
-        hr, up = _training_pair(batch_at(dataset, i, batch), acc.device)
+    def micro_step(hr, up, generator) -> tuple:
+        "The weighted loss of one micro-batch, its SR and its logged terms."
         padded, (h, w) = pad_to(up, net.factor)
         with acc.autocast():
             out, feats = net(padded, return_features=True); sr = out[..., :h, :w]
             terms, parts = dict(l1=F.l1_loss(sr, hr)), dict(mse=0., mmd=0.)
             if perceptual is not None: terms['lpips'] = perceptual(sr, hr)
             if disc is not None: terms['gan'] = gan_losses(disc, sr)['g']
-            if distill != 'none':   # MMD positions: seeded per step (a resumed run draws the same)
-                generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
+            if distill != 'none':
                 terms['distill'], parts = _distill_term(net, tview, dist_loss, padded, hr, feats, generator)
             loss = sum(weights[k] * v for k, v in terms.items())
-        opt.zero_grad(set_to_none=True); acc.backward(loss); opt.step()
+        return loss, sr, dict(loss=float(loss.detach()), l1=float(terms['l1'].detach()), **parts)
+
+    def step(i):
+        pairs = _micro_batches(dataset, i, batch, acc, accumulate)
+        # MMD positions: seeded per step (a resumed run draws the same)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + i) if distill != 'none' else None
+        opt.zero_grad(set_to_none=True); logs, fakes = [], []
+        for hr, up in pairs:
+            loss, sr, log = micro_step(hr, up, generator)
+            acc.backward(loss / len(pairs)); logs.append(log); fakes.append(sr.detach())
+        opt.step()
         if disc is not None:
-            d_loss = gan_losses(disc, sr.detach(), hr)['d']
-            opt_d.zero_grad(set_to_none=True); acc.backward(d_loss); opt_d.step()
-        return dict(loss=loss, l1=terms['l1'], mse=parts['mse'], mmd=parts['mmd'])
+            opt_d.zero_grad(set_to_none=True)   # also drops what the student's GAN term left in the discriminator
+            for (hr, _), fake in zip(pairs, fakes): acc.backward(gan_losses(disc, fake, hr)['d'] / len(pairs))
+            opt_d.step()
+        return _mean_terms(logs)
 
     state = _present(net=net, distill=dist_loss, disc=disc, opt=opt, opt_d=opt_d, scaler=acc.scaler)
     meta = dict(distill=distill, teacher_alpha_mode=mode, perceptual=getattr(perceptual, 'kind', None),
-                discriminator=getattr(disc, 'kind', None), degradation=getattr(dataset, 'degradation', None))
+                discriminator=getattr(disc, 'kind', None), degradation=getattr(dataset, 'degradation', None),
+                batch=batch, accumulate=accumulate, effective_batch=batch * processes(acc) * accumulate)
     spec = TrainSpec('slim student', step, lambda folder: student.save_pretrained(str(folder)), state, meta=meta,
                      finish=net.eval, accelerator=acc)
     return fit(spec, out_dir, max_steps, **loop_kw)
