@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_experiments.ipynb #9c9341cf
 from __future__ import annotations
-import ast, copy, hashlib, io, itertools, json, math, re, sys, tokenize, warnings
+import ast, copy, hashlib, io, itertools, json, math, os, re, sys, time, tokenize, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,10 +18,11 @@ from tqdm.auto import tqdm
 from .core import RSWError, outputs_dir, atomic_write_text
 
 # %% auto #0
-__all__ = ['IMPLICIT_RANGES', 'to_jsonable', 'flatten', 'expand_grid', 'params_id', 'run_dir_for', 'save_metrics', 'load_metrics',
-           'is_finished', 'parameters_cells', 'literal_assignments', 'template_params', 'abs_path_params',
-           'param_ranges', 'debug_values', 'check_param_values', 'resolve_params', 'run_template', 'run_grid',
-           'collect_frame', 'collect', 'ablation_table', 'evaluate_methods', 'paired_gains']
+__all__ = ['IMPLICIT_RANGES', 'to_jsonable', 'flatten', 'expand_grid', 'params_id', 'run_dir_for', 'process_rank', 'world_size',
+           'is_main_process', 'save_metrics', 'load_metrics', 'is_finished', 'parameters_cells', 'literal_assignments',
+           'template_params', 'abs_path_params', 'param_ranges', 'debug_values', 'check_param_values', 'resolve_params',
+           'effective_batch', 'run_template', 'run_grid', 'collect_frame', 'collect', 'ablation_table',
+           'evaluate_methods', 'paired_gains']
 
 # %% ../nbs/50_experiments.ipynb #119e2f15
 def to_jsonable(o):
@@ -88,13 +89,27 @@ def run_dir_for(exp:str, # experiment name (folder under the outputs root)
         raise RSWError(f"experiment name {exp!r} must be a plain folder name (letters, digits, '.', '_', '-')")
     return Path(out_root or outputs_dir())/(f'debug_{exp}' if debug else exp)/params_id(params)
 
+# %% ../nbs/50_experiments.ipynb #2ded945e
+def process_rank() -> int:
+    "This process's rank in a multi-process launch (`RANK`, set by torchrun and `accelerate launch`); 0 otherwise."
+    return int(os.environ.get('RANK') or 0)
+
+def world_size() -> int:
+    "How many processes this launch runs (`WORLD_SIZE`); 1 outside a launch."
+    return int(os.environ.get('WORLD_SIZE') or 1)
+
+def is_main_process() -> bool:
+    "Whether this process writes a run's shared files: rank 0, or a process outside a multi-process launch."
+    return process_rank() == 0
+
 # %% ../nbs/50_experiments.ipynb #e2b50f2a
 def save_metrics(run_dir:str|Path, # the run folder (a template's `run_dir` parameter)
                  metrics:dict # name → scalar (numpy/torch scalars are converted); nested dicts allowed
                 ) -> Path:
-    "Write `metrics.json` atomically: the marker of a finished run."
+    "Write `metrics.json` atomically (on the main process; a no-op on the other ranks): the marker of a finished run."
     if not str(run_dir): raise RSWError("save_metrics needs a run folder; run_dir is empty")
     path = Path(run_dir)/'metrics.json'
+    if not is_main_process(): return path   # rank 0 writes it
     atomic_write_text(path, json.dumps(to_jsonable(metrics), indent=2, sort_keys=True))
     return path
 
@@ -248,6 +263,48 @@ def _check_kernel(kernel_name:str):
         warnings.warn(f"kernel {kernel_name!r} runs {exe}, not this interpreter ({sys.executable}); rsworkbench may be missing "
                       f"there. Fix: `{sys.executable} -m ipykernel install --sys-prefix --name {kernel_name}`")
 
+# %% ../nbs/50_experiments.ipynb #85eeda5f
+class _Ranks:
+    "Rank 0's decision and the other ranks' outcomes for one run, through the launcher's store."
+    runs = 0   # runs started in this process: the same sequence on every rank, so it names the same keys
+    def __init__(self, run:str # the run folder
+                ):
+        self.rank, self.n, self.store = process_rank(), world_size(), None
+        if self.n == 1: return
+        _Ranks.runs += 1
+        if os.environ.get('TORCHELASTIC_USE_AGENT_STORE') != 'True':
+            warnings.warn("a multi-process run not launched by torchrun or accelerate launch: rank 0 cannot wait for "
+                          "the other ranks, and each rank decides on its own whether the run is finished"); return
+        from datetime import timedelta
+        import torch.distributed as dist
+        s = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), is_master=False,
+                          timeout=timedelta(hours=1))
+        self.store = dist.PrefixStore(f"rsw/{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}/{_Ranks.runs}/{run}", s)
+
+    def decide(self, flag:bool) -> bool:
+        "Rank 0's `flag`, on every rank."
+        if self.store is None: return flag
+        if self.rank == 0: self.store.set('flag', str(int(flag)))
+        return self.store.get('flag') == b'1'   # waits for the key
+
+    def report(self, error:str=''):
+        "Tell rank 0 how this rank's run ended ('' = through)."
+        if self.store is not None and self.rank: self.store.set(f'done/{self.rank}', error or 'ok')
+
+    def wait(self) -> dict:
+        "On rank 0: rank → error of each other rank that failed, once every rank has reported."
+        if self.store is None or self.rank: return {}
+        keys = [f'done/{r}' for r in range(1, self.n)]
+        while not self.store.check(keys): time.sleep(0.2)
+        return {r: e for r in range(1, self.n) if (e := self.store.get(f'done/{r}').decode()) != 'ok'}
+
+def effective_batch(params:dict, # a run's full parameter set
+                    processes:int # processes training together
+                   ) -> int|None:
+    "Samples per optimizer step: the template's per-process `batch` × processes × its `accumulate` (None without `batch`)."
+    b = params.get('batch')
+    return b * processes * int(params.get('accumulate', 1)) if isinstance(b, int) and not isinstance(b, bool) else None
+
 # %% ../nbs/50_experiments.ipynb #b563086d
 def run_template(template:str|Path, # papermill template (.ipynb with a `parameters` cell)
                  params:dict, # values for the template's parameters (JSON-able)
@@ -263,25 +320,36 @@ def run_template(template:str|Path, # papermill template (.ipynb with a `paramet
     template = Path(template)
     full, over, dbg = _resolve(template, params, debug)
     rd = run_dir_for(exp, full, out_root, debug)
-    if skip_finished and is_finished(rd): return rd
+    ranks = _Ranks(str(rd))
+    if ranks.decide(skip_finished and is_finished(rd)): ranks.report(); ranks.wait(); return rd
     _check_kernel(kernel_name)
     inject = {**dbg, **over, 'run_dir': str(rd)}
     if debug and full.get('out_root') == '' and 'out_root' not in over: inject['out_root'] = str(rd.parent/'subruns')
-    rd.mkdir(parents=True, exist_ok=True)
-    (rd/'metrics.json').unlink(missing_ok=True)
-    atomic_write_text(rd/'params.json', json.dumps(full, indent=2, sort_keys=True))
-    run = dict(template=str(template.resolve()), overrides=over, debug=debug, debug_values=dbg, injected=inject)
-    atomic_write_text(rd/'run.json', json.dumps(run, indent=2, sort_keys=True))
-    nb = rd/'executed.ipynb'
+    main = ranks.rank == 0
+    nb = rd/'executed.ipynb' if main else rd/'ranks'/f'executed.rank{ranks.rank}.ipynb'
+    nb.parent.mkdir(parents=True, exist_ok=True)
+    if main:
+        (rd/'metrics.json').unlink(missing_ok=True)
+        atomic_write_text(rd/'params.json', json.dumps(full, indent=2, sort_keys=True))
+        run = dict(template=str(template.resolve()), overrides=over, debug=debug, debug_values=dbg, injected=inject,
+                   world_size=ranks.n, effective_batch=effective_batch(full, ranks.n))
+        atomic_write_text(rd/'run.json', json.dumps(run, indent=2, sort_keys=True))
     try:
         pm.execute_notebook(str(template), str(nb), parameters=inject, kernel_name=kernel_name,
                             progress_bar=progress, execution_timeout=timeout, cwd=str(rd))
-    except Exception as e:
-        (rd/'metrics.json').unlink(missing_ok=True)
+        ranks.report(); failed = ranks.wait()
+    except BaseException as e:   # a failed template, or stopped by the launcher because another rank failed
+        if main: (rd/'metrics.json').unlink(missing_ok=True)
+        ranks.report(f"{type(e).__name__}; see {nb}")
+        if not isinstance(e, Exception): raise
         what = (f"cell {e.exec_count}: {e.ename}: {e.evalue}" if isinstance(e, PapermillExecutionError)
                 else f"{type(e).__name__}: {e}")
         raise RSWError(f"run {rd.name} of {template.name} failed in {what}\nexecuted notebook: {nb}") from e
-    if not is_finished(rd):
+    if failed:
+        (rd/'metrics.json').unlink(missing_ok=True)
+        raise RSWError(f"run {rd.name} of {template.name}: rank(s) {sorted(failed)} of {ranks.n} failed: "
+                       + '; '.join(f'rank {r}: {e}' for r, e in sorted(failed.items())))
+    if main and not is_finished(rd):
         raise RSWError(f"{template.name} ran but wrote no metrics.json; end the template with save_metrics(run_dir, {{...}}). "
                        f"Executed notebook: {nb}")
     return rd

@@ -4,6 +4,7 @@
 
 # %% ../nbs/40_viz.ipynb #ab711c02
 from __future__ import annotations
+import os
 from pathlib import Path
 import numpy as np
 import matplotlib
@@ -58,8 +59,9 @@ def comparison_figure(images:dict, # name -> image; all shown at the size of the
     return fig
 
 def save_figure(fig, path:str|Path, dpi:int=110):
-    "Save a figure atomically and close it."
+    "Save a figure atomically (on the main process of a multi-process run only) and close it."
     path = Path(path)
+    if int(os.environ.get('RANK') or 0): plt.close(fig); return path   # another rank: `experiments.is_main_process`
     with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip('.') or 'png')
     plt.close(fig)
     return path
