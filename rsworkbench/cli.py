@@ -4,13 +4,13 @@
 
 # %% ../nbs/90_cli.ipynb #35305928
 from __future__ import annotations
-import argparse, os, sys, json
+import argparse, os, signal, sys, json
 from pathlib import Path
 # nothing heavy at import: `rsw --help` and `rsw methods` never load torch, diffusers, rasterio or dask; each command imports what it uses
 
 # %% auto #0
-__all__ = ['METHOD_TABLE', 'DEMO_METRICS', 'method_table', 'run_demo', 'checkpoint_kw', 'parse_scene_row', 'find_template',
-           'parse_params', 'build_parser', 'main']
+__all__ = ['METHOD_TABLE', 'DEMO_METRICS', 'RSW_MAIN', 'method_table', 'run_demo', 'checkpoint_kw', 'parse_scene_row',
+           'find_template', 'parse_params', 'train_argv', 'launch_command', 'launch_processes', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #89cf32a3
 _SRIO = ('sr_array', 'sr_raster', 'sr_path', 'sr_files', 'check_options', '_select', '_bands_arg', '_sr_array', '_same_file')
@@ -228,11 +228,45 @@ def _scalar(v):
     return [_scalar(x) for x in v] if isinstance(v, list) else v
 
 def _cmd_train(a):
-    from rsworkbench.experiments import run_template
-    tpl = find_template(a.template)
+    from rsworkbench.experiments import run_template, resolve_params, world_size, process_rank
+    tpl, n, launched = find_template(a.template), a.processes, world_size()
+    if n < 1: raise _err()(f"--processes must be at least 1, got {n}")
+    if n > 1 and launched == 1:   # check the parameters here, then start the n processes that run the template
+        resolve_params(tpl, parse_params(a.param), a.debug)
+        return launch_processes(n, train_argv(a))
+    if n > 1 and n != launched: raise _err()(f"--processes {n} inside a launch of {launched} processes; leave it out")
+    if launched > 1: signal.signal(signal.SIGTERM, _stopped)   # the launcher stops every rank when one fails
     d = run_template(tpl, parse_params(a.param), a.exp or tpl.stem.split('_', 1)[-1], out_root=a.out_root,
-                     skip_finished=not a.force, debug=a.debug)
-    print(f"run folder: {d}")
+                     skip_finished=not a.force, debug=a.debug, progress=process_rank() == 0)
+    if process_rank() == 0: print(f"run folder: {d}" + (f" ({launched} processes)" if launched > 1 else ''))
+
+def _stopped(*_): raise KeyboardInterrupt("stopped by the launcher")
+
+def train_argv(a) -> list:
+    "The `rsw train` arguments of `a` without `--processes`: what each launched process runs."
+    out = ['train', str(a.template), *[x for p in a.param or [] for x in ('-p', p)]]
+    if a.exp: out += ['--exp', a.exp]
+    if a.out_root: out += ['--out-root', str(a.out_root)]
+    return out + ['--debug'] * a.debug + ['--force'] * a.force
+
+RSW_MAIN = 'import sys; from rsworkbench.cli import main; sys.exit(main())'
+
+def launch_command(processes:int, # local processes (one per GPU; on a CPU, gloo processes)
+                   args:list, # the program's arguments (`sys.argv[1:]` in each process)
+                   code:str=RSW_MAIN # Python each process runs (`python -c`); default: `rsw`
+                  ) -> list:
+    "The torchrun command running `code` in `processes` local processes (standalone: a free port, a fresh run id)."
+    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={processes}',
+            '--no-python', sys.executable, '-c', code, *map(str, args)]
+
+def launch_processes(processes:int, # local processes
+                     args:list # `rsw` arguments each process runs
+                    ):
+    "Run `rsw ARGS` in `processes` local processes (torchrun) and wait; an error when the launch fails."
+    import subprocess
+    rc = subprocess.run(launch_command(processes, args)).returncode
+    if rc: raise _err()(f"the {processes}-process run failed (torchrun exit status {rc}); each failed rank's error is "
+                        f"printed above, and ranks other than 0 keep their executed notebook in <run folder>/ranks/")
 
 def _cmd_export_html(a):
     from rsworkbench.export import export_html
@@ -295,7 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--out-root', default=None)
     t.add_argument('--debug', action='store_true',
                    help="the template's debug preset (its 'debug:' values): a seconds-long run in outputs/debug_<exp>/")
-    t.add_argument('--force', action='store_true', help='rerun even when metrics.json exists'); t.set_defaults(fn=_cmd_train)
+    t.add_argument('--force', action='store_true', help='rerun even when metrics.json exists')
+    t.add_argument('--processes', type=int, default=1, metavar='N',
+                   help='data-parallel in N local processes (torchrun; one per GPU, or gloo on the CPU); '
+                        'the run folder does not depend on N, so a run resumes at another count'); t.set_defaults(fn=_cmd_train)
     x = sub.add_parser('export', help='export a CNN method or the SlimDiffSR student to ONNX (dynamic size), verified with onnxruntime')
     x.add_argument('method', help='residual-cnn, rrdbnet, realesrgan or slim-student'); x.add_argument('output', help='the .onnx file')
     x.add_argument('--scale', type=int, default=4); x.add_argument('--checkpoint', default=None); x.set_defaults(fn=_cmd_export)

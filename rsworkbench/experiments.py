@@ -301,7 +301,7 @@ class _Ranks:
 def effective_batch(params:dict, # a run's full parameter set
                     processes:int # processes training together
                    ) -> int|None:
-    "Samples per optimizer step: the template's per-process `batch` × processes × its `accumulate` (None without `batch`)."
+    "Samples per optimizer step: the template's `batch` (per process) × processes × its `accumulate`; None without `batch`."
     b = params.get('batch')
     return b * processes * int(params.get('accumulate', 1)) if isinstance(b, int) and not isinstance(b, bool) else None
 
@@ -350,8 +350,8 @@ def run_template(template:str|Path, # papermill template (.ipynb with a `paramet
         raise RSWError(f"run {rd.name} of {template.name}: rank(s) {sorted(failed)} of {ranks.n} failed: "
                        + '; '.join(f'rank {r}: {e}' for r, e in sorted(failed.items())))
     if main and not is_finished(rd):
-        raise RSWError(f"{template.name} ran but wrote no metrics.json; end the template with save_metrics(run_dir, {{...}}). "
-                       f"Executed notebook: {nb}")
+        raise RSWError(f"{template.name} ran but wrote no metrics.json; end the template with "
+                       f"save_metrics(run_dir, {{...}}). Executed notebook: {nb}")
     return rd
 
 # %% ../nbs/50_experiments.ipynb #430789e2
