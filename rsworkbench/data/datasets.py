@@ -16,10 +16,10 @@ from .io import read_raster, to_model_range, to_rgb, ensure_bands, IMAGE_EXTS, H
 from .degrade import usm_sharp, USM
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'CLEAN_GROUPS', 'RESTRICTED_GROUPS', 'RGB_BANDS', 'NOT_HR', 'HR_DIRS', 'LR_DIRS', 'LAYOUTS',
-           'DATA_CHOICES', 'list_images', 'shared_images', 'bundled_images', 'folder_images', 'sr_images',
-           'split_files', 'load_rgb', 'load_map', 'bicubic_down', 'apply_degrader', 'usm_target_of', 'degrade_pair',
-           'HRTileDataset', 'PairedDataset', 'batch_at']
+__all__ = ['IMG_EXTS', 'CLEAN_GROUPS', 'RESTRICTED_GROUPS', 'RGB_BANDS', 'EXTRA_DIR', 'NOT_HR', 'HR_DIRS', 'LR_DIRS', 'LAYOUTS',
+           'DATA_CHOICES', 'list_images', 'shared_images', 'bundled_images', 'extra_images', 'folder_images',
+           'sr_images', 'split_files', 'load_rgb', 'load_map', 'bicubic_down', 'apply_degrader', 'usm_target_of',
+           'degrade_pair', 'HRTileDataset', 'PairedDataset', 'batch_at']
 
 # %% ../../nbs/12_data.datasets.ipynb #97b7bd74
 IMG_EXTS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg', '.webp')
@@ -28,6 +28,7 @@ RESTRICTED_GROUPS = ('worldstrat', 'openearthmap', 'dsifn_cd', 'nwpu_vhr10', 'la
                      'drone_labelmaker', 'sgdm_samples')
 RGB_BANDS = {'ms1.tif': [3, 2, 1]}  # SpaceNet Rotterdam MS is (B, G, R, NIR)
 _NOT_IMAGES = ('label', 'labels', 'mask', 'ref', 'weights')
+EXTRA_DIR = 'train_extra'  # data/ subfolder of extra clean-licence training crops (data/README.md)
 
 def list_images(root, # folder searched recursively
                 exts=IMG_EXTS # file suffixes to keep (case-insensitive)
@@ -78,8 +79,14 @@ def shared_images(groups:list|None=None, # group names (folders of ../shared/dat
 NOT_HR = ('sgdm_samples/', 'worldstrat/L')
 
 def bundled_images() -> list[Path]:
-    "The image samples shipped in the repo's `data/` (labels left out)."
-    return [p for p in list_images(data_dir()) if 'label' not in p.name]
+    "The image samples shipped in the repo's `data/` (labels and the `EXTRA_DIR` training crops left out)."
+    d = data_dir()
+    return [p for p in list_images(d) if 'label' not in p.name and EXTRA_DIR not in p.relative_to(d).parts]
+
+def extra_images() -> list[Path]:
+    "The extra clean-licence training crops in `data/train_extra/` (none when the folder is absent)."
+    d = data_dir()/EXTRA_DIR
+    return list_images(d) if d.is_dir() else []
 
 # paired layouts: the HR side
 HR_DIRS = ('hr', 'gt', 'high', 'target', 'train_hr', 'test_hr', 'val_hr', 'valid_hr', 'hr_images', 'hr_dataset')
@@ -107,12 +114,13 @@ def folder_images(root:str|Path # a dataset folder (see `LAYOUTS`)
     if not files: raise RSWError(f"no HR images found in {root}\nExpected {LAYOUTS}")
     return sorted(files)
 
-DATA_CHOICES = ('auto', 'bundled', 'clean', 'all')
+DATA_CHOICES = ('auto', 'bundled', 'clean', 'all', 'auto+extra', 'bundled+extra', 'clean+extra', 'all+extra')
 
-def sr_images(data:str='auto' # 'auto', 'bundled', 'clean', 'all', or a folder of your own images (`LAYOUTS`)
+def sr_images(data:str='auto' # one of `DATA_CHOICES` ('clean+extra': 'clean' + `extra_images()`) or a folder
              ) -> list[Path]:
     "The real HR RGB images an SR model trains and is evaluated on, sorted."
     data = str(data)
+    if data in DATA_CHOICES and data.endswith('+extra'): return sorted(sr_images(data[:-6]) + extra_images())
     if data == 'auto': data = 'clean' if shared_data_dir() else 'bundled'
     if data == 'bundled': return sorted(bundled_images())
     if data in ('clean', 'all'):
