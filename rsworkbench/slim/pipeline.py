@@ -15,7 +15,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from ..core import RSWError, get_device, get_dtype, PKG_DIR
 from ..core import check_image, check_int, check_choice, check_tile, check_color_fix, fix_colors, color_match
-from ..registry import register_method, load_pipeline
+from ..registry import register_method, load_pipeline, shipped_variant, shipped_variants
 from ..models.backbones import build_unet, build_vae, build_taesd, build_scheduler
 from .uncertainty import UncertaintyEstimator
 from .timestep import TimestepInverter, AlphaPredictor, alpha_from_variance
@@ -346,24 +346,30 @@ def shipped_student() -> SlimDiffSRPipeline|None:
     return SlimDiffSRPipeline.from_pretrained(str(SHIPPED_STUDENT)) if (SHIPPED_STUDENT/'model_index.json').exists() else None
 
 def load_slim_student(scale:int=4, device='cpu', checkpoint:str|Path|None=None,
+                      variant:str|None=None, # a shipped variant ('bicubic', 'realworld'; `registry.VARIANTS`); None: bicubic
                       size:str|None=None, # without a checkpoint: None → the shipped student (else tiny random); 'tiny' or 'sd21-base' → RANDOM weights at that size (cost benchmarks)
                       dtype=None, # None/'auto' (fp16 on CUDA), 'fp32', 'fp16', 'bf16'
                       **call_kw) -> SlimUpscaler:
     "The `slim-student` method (SlimDiffSRPipeline): a checkpoint folder, else the shipped student."
     if size not in (None, 'tiny', 'sd21-base'): raise RSWError(f"size must be None, 'tiny' or 'sd21-base', got {size!r}")
-    return _load(SlimDiffSRPipeline, sd21_student if size == 'sd21-base' else tiny_student, 'slim-student', scale, device, checkpoint, call_kw, dtype,
-                 shipped=SHIPPED_STUDENT if size is None else None)
+    shipped = shipped_variant(SHIPPED_STUDENT, variant, checkpoint, 'slim-student') if size is None else None
+    return _load(SlimDiffSRPipeline, sd21_student if size == 'sd21-base' else tiny_student, 'slim-student', scale, device,
+                 checkpoint, call_kw, dtype, shipped=shipped)
 
 SHIPPED_TEACHER = PKG_DIR/'assets'/'slim_teacher_x4' # the embedded default teacher (tiny UNet + x2 autoencoder, trained here; see its README.md)
 
 def load_slim_teacher(scale:int=4, device='cpu', checkpoint:str|Path|None=None,
+                      variant:str|None=None, # a shipped variant ('bicubic', 'realworld'); None: bicubic
                       size:str|None=None, # without a checkpoint: None → the shipped teacher (else tiny random); 'tiny' → RANDOM weights
                       **call_kw) -> SlimUpscaler:
     "The `slim-teacher` method (SlimTeacherPipeline): a checkpoint folder, else the shipped teacher."
     if size not in (None, 'tiny'): raise RSWError(f"size must be None or 'tiny', got {size!r}")
-    return _load(SlimTeacherPipeline, tiny_teacher, 'slim-teacher', scale, device, checkpoint, call_kw, shipped=SHIPPED_TEACHER if size is None else None)
+    shipped = shipped_variant(SHIPPED_TEACHER, variant, checkpoint, 'slim-teacher') if size is None else None
+    return _load(SlimTeacherPipeline, tiny_teacher, 'slim-teacher', scale, device, checkpoint, call_kw, shipped=shipped)
 
 register_method('slim-student', load_slim_student, scales=(SCALE,), demo=(SHIPPED_STUDENT/'model_index.json').exists(),
+                variants=shipped_variants(SHIPPED_STUDENT),
                 description='SlimDiffSR student: pruned one-pass diffusion SR; shipped x4 student trained here from scratch (checkpoint=DIR from SlimDiffSRPipeline.save_pretrained)')
 register_method('slim-teacher', load_slim_teacher, scales=(SCALE,), demo=(SHIPPED_TEACHER/'model_index.json').exists(),
+                variants=shipped_variants(SHIPPED_TEACHER),
                 description='SlimDiffSR uncertainty-guided single-step teacher; shipped x4 teacher trained here from scratch (checkpoint=DIR from SlimTeacherPipeline.save_pretrained)')

@@ -17,7 +17,7 @@ from diffusers.utils import BaseOutput
 from fastcore.basics import patch
 from ..core import RSWError, get_device, get_dtype, from_pm1, PKG_DIR
 from ..core import check_image, check_int, check_number, check_choice, check_tile, check_color_fix, fix_colors
-from ..registry import register_method, get_method, load_pipeline
+from ..registry import register_method, get_method, load_pipeline, shipped_variant, shipped_variants
 from ..models.backbones import build_unet, build_vae, build_scheduler, unet_config, TINY_NAMES
 from ..models.backbones import has_text_encoders, build_text_encoders
 from .rtdm import RTDMPredictor, binarize, refine_mask, pool_to_latent
@@ -579,6 +579,7 @@ def load_texadiff(scale:int=4, # must be 4
                   dtype=None, # None/'auto', 'fp32', 'fp16', 'bf16'
                   num_inference_steps:int|None=None, # denoising steps; None: the pipeline's default_steps
                   size:str|None=None, # without a checkpoint: None → the shipped pipeline; 'tiny' → RANDOM weights (code paths, cost)
+                  variant:str|None=None, # a shipped variant ('bicubic', 'realworld'; `registry.VARIANTS`); None: bicubic
                   **call_kw # further `TexADiffPipeline.__call__` options (guidance_scale, ta_sampling, seed, ...)
                  ) -> TexADiffUpscaler:
     "The `texadiff` method: a trained pipeline checkpoint (else the shipped one, else a tiny random one) as an `Upscaler`."
@@ -586,11 +587,12 @@ def load_texadiff(scale:int=4, # must be 4
     if size not in (None, 'tiny'): raise RSWError(f"size must be None (shipped) or 'tiny', got {size!r}")
     device = get_device(device)
     pipe = load_pipeline(TexADiffPipeline, checkpoint, tiny_pipeline, 'texadiff', 'texadiff.train.train_texadiff writes <out>/checkpoint',
-                         shipped=SHIPPED_TEXADIFF if size is None else None)
+                         shipped=shipped_variant(SHIPPED_TEXADIFF, variant, checkpoint, 'texadiff') if size is None else None)
     pipe = pipe.to(device, get_dtype(device, dtype or 'auto')) if device.type != 'cpu' else pipe
     return TexADiffUpscaler(pipe, num_inference_steps=num_inference_steps, **call_kw)
 
 register_method('texadiff', load_texadiff, scales=(SCALE,), demo=(SHIPPED_TEXADIFF/'model_index.json').exists(),
+                variants=shipped_variants(SHIPPED_TEXADIFF),
                 description='TexADiff: RTDM-steered diffusion SR with TA-sampling; shipped x4 pipeline trained here from scratch (checkpoint=DIR from TexADiffPipeline.save_pretrained)')
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #a1476302
