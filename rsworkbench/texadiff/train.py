@@ -86,7 +86,8 @@ def texadiff_draws(pipe:TexADiffPipeline, # the pipeline (its VAE)
     "A batch's random draws, in order: {'posterior': VAE sample's N(0, 1) (AutoencoderKL only), 'noise': ε, 't'}."
     f, c = pipe.vae_scale_factor, pipe.vae.config.latent_channels
     shape, out = (hr.shape[0], c, hr.shape[-2] // f, hr.shape[-1] // f), {}
-    if not isinstance(pipe.vae, AutoencoderTiny): out['posterior'] = torch.randn(shape, generator=generator, dtype=pipe.vae.dtype)
+    if not isinstance(pipe.vae, AutoencoderTiny):   # a posterior sample (AutoencoderKL)
+        out['posterior'] = torch.randn(shape, generator=generator, dtype=pipe.vae.dtype)
     out['noise'] = torch.randn(shape, generator=generator)
     out['t'] = torch.randint(t_min, noise_sched.config.num_train_timesteps, (hr.shape[0],), generator=generator)
     return out
@@ -123,7 +124,8 @@ def texadiff_step_loss(pipe:TexADiffPipeline, # the pipeline (its VAE, PSR stage
         z0 = _encode(pipe, hr, draws.get('posterior')).float()
         if getattr(pipe.config, 'latent_residual', False): z0 = z0 - anchor_latents(pipe.vae, psr).float()  # to z(PSR)
     noise, t = draws['noise'].to(device), draws['t'].to(device)
-    if noise.shape != z0.shape: raise RSWError(f"drawn noise {tuple(noise.shape)} does not match the latents {tuple(z0.shape)}")
+    if noise.shape != z0.shape:
+        raise RSWError(f"drawn noise {tuple(noise.shape)} does not match the latents {tuple(z0.shape)}")
     z_t = noise_sched.add_noise(z0, noise, t)
     target = noise_sched.get_velocity(z0, noise, t) if noise_sched.config.prediction_type == 'v_prediction' else noise
     pred = model(z_t, t, lr, targets['mask_latent'], tuple(hr.shape[-2:])).float()
