@@ -13,8 +13,9 @@ from .data.degrade import Degrader, PRESETS
 from .registry import get_method, list_methods
 
 # %% auto #0
-__all__ = ['BLOCKS', 'CPU_BLOCKS', 'SCENE_ROWS', 'GDAL_ROWS', 'STARTUP', 'BENCH_COLUMNS', 'time_fn', 'degradation_throughput',
-           'method_latency', 'block_latency', 'startup_seconds', 'run_bench', 'bench_markdown']
+__all__ = ['BLOCKS', 'CPU_BLOCKS', 'TRAINERS', 'SCENE_ROWS', 'GDAL_ROWS', 'STARTUP', 'BENCH_COLUMNS', 'time_fn',
+           'degradation_throughput', 'method_latency', 'block_latency', 'train_probe', 'train_throughput',
+           'startup_seconds', 'run_bench', 'bench_markdown']
 
 # %% ../nbs/60_bench.ipynb #eecabfb5
 def _sync(device:torch.device):
@@ -150,6 +151,105 @@ def block_latency(name:str, # one of `BLOCKS`
     return dict(name=name, kind='block', device=str(dev), dtype=str(dtype).replace('torch.', ''), mode=mode,
                 size=shape if size == 'paper' else f'tiny ({shape})', latency_ms=statistics.median(ts) * 1e3)
 
+# %% ../nbs/60_bench.ipynb #3c0405d7
+TRAINERS = ('sr', 'autoencoder', 'texadiff-predictor', 'texadiff', 'slim-teacher', 'slim-student', 'sgdm-stage1',
+            'sgdm-stage2')
+
+def _tiny_trainer(name:str, # one of `TRAINERS`
+                  batch:int # per-process batch
+                 ) -> tuple:
+    "(the module whose `fit` the trainer calls, run(max_steps) → history) of one trainer at its tiny size on the CPU."
+    from rsworkbench.data.datasets import bundled_images, HRTileDataset, batch_at
+    from rsworkbench.data.degrade import Degrader
+    q = dict(device='cpu', progress=False)
+    if name in ('sr', 'autoencoder'):
+        from rsworkbench.models import train as m, autoencoder as ae
+        from rsworkbench.models.backbones import build_vae
+        torch.manual_seed(0); sampler = m.PatchSampler(bundled_images()[:2], 32, 4, seed=1)
+        if name == 'sr':
+            net = m.ResidualSRNet(n_blocks=1, n_feats=8)
+            return m, lambda n: m.train_sr(net, sampler, None, None, n, batch, **q)
+        vae = build_vae('tiny', seed=0)
+        return ae, lambda n: ae.train_autoencoder(vae, sampler, None, n, batch, **q)
+    if name.startswith('texadiff'):
+        from rsworkbench.texadiff import train as m
+        from rsworkbench.texadiff.pipeline import tiny_pipeline, TINY_PREDICTOR
+        from rsworkbench.texadiff.rtdm import RTDMPredictor
+        ds = HRTileDataset(bundled_images()[:2], patch=32, scale=4, degrader=Degrader('bicubic', 4, seed=0),
+                           samples_per_image=2, seed=0)
+        pipe, kw = tiny_pipeline(seed=0), dict(batch=batch, perceptual='gmsd', **q)
+        if name == 'texadiff': return m, lambda n: m.train_texadiff(pipe, ds, None, n, **kw)
+        torch.manual_seed(0); net = RTDMPredictor(**TINY_PREDICTOR)
+        return m, lambda n: m.train_predictor(net, ds, pipe, None, n, **kw)
+    if name.startswith('slim'):
+        from rsworkbench.slim import train as m
+        from rsworkbench.slim.pipeline import tiny_teacher, tiny_student
+        ds, kw = m.synthetic_tiles(4, 32), dict(batch=batch, lambda_lpips=0.0, discriminator='conv', **q)
+        if name == 'slim-teacher':
+            t = tiny_teacher()
+            return m, lambda n: m.train_teacher(t, ds, None, n, estimator_steps=0, unet_rank=4, vae_rank=4, **kw)
+        s, t = tiny_student(), tiny_teacher()
+        return m, lambda n: m.train_student(s, t, ds, None, n, teacher_alpha_mode='variance', **kw)
+    if name.startswith('sgdm'):
+        from rsworkbench.sgdm import train as m, sflow
+        from rsworkbench.sgdm.pipeline import tiny_sgdm
+        crops, pipe = m.MapCrops(m.sgdm_pairs(maps=False)[:2], 64, 16, seed=0), tiny_sgdm(0)
+        if name == 'sgdm-stage1': return m, lambda n: m.train_stage1(pipe, crops, None, n, batch, **q)
+        hrs = [batch_at(crops, i, 2)['hr'] for i in range(3)]
+        return sflow, lambda n: m.train_stage2(pipe, hrs, None, n, batch_size=batch, **q)
+    raise RSWError(f"unknown trainer {name!r}; choose from {TRAINERS}")
+
+# %% ../nbs/60_bench.ipynb #e7e25f2f
+def train_probe(names=TRAINERS, # trainers to time
+                batch:int=2, # per-process batch
+                steps:int=3, # timed steps (the median is reported)
+                warmup:int=1 # untimed steps first
+               ) -> list:
+    "In every process of a launch: time each tiny trainer's steps; rank 0 prints one `RSW-TRAIN-ROW {json}` line each."
+    import dataclasses, json, os
+    from rsworkbench import loop
+    torch.set_num_threads(1)
+    rank, world, rows = int(os.environ.get('RANK') or 0), int(os.environ.get('WORLD_SIZE') or 1), []
+    for name in names:
+        times = []
+        def timed_fit(spec, *a, **kw):   # the trainer's own fit call, its step timed
+            def step(i):
+                t = time.perf_counter(); out = spec.step(i); times.append(time.perf_counter() - t); return out
+            return loop.fit(dataclasses.replace(spec, step=step), *a, **kw)
+        row = dict(trainer=name, processes=world, batch=batch)
+        try:
+            mod, run = _tiny_trainer(name, batch)
+            old, mod.fit = mod.fit, timed_fit
+            try: hist = run(warmup + steps)
+            finally: mod.fit = old
+            sec = statistics.median(times[warmup:])
+            row.update(seconds=sec, samples_per_s=(hist.get('effective_batch') or batch * world) / sec)
+        except Exception as e: row['note'] = f"not run: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        if rank == 0: print('RSW-TRAIN-ROW ' + json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+def train_throughput(trainers=TRAINERS, # trainers to time
+                     processes=(1, 2), # process counts, each in one fresh launch
+                     batch:int=2, steps:int=3, warmup:int=1, # per-process batch, timed and untimed steps
+                     timeout:float=1200 # seconds per launch
+                    ) -> list:
+    "Training-step samples/s of each tiny trainer on the CPU at each process count (rows of `train_probe`)."
+    import json, os, subprocess, sys
+    from rsworkbench.cli import launch_command
+    code = 'import sys, json; from rsworkbench.bench import train_probe; train_probe(*json.loads(sys.argv[1]))'
+    arg, out = json.dumps([list(trainers), batch, steps, warmup]), []
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
+    for n in processes:
+        cmd = launch_command(n, [arg], code) if n > 1 else [sys.executable, '-c', code, arg]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        rows = [json.loads(l.split(' ', 1)[1]) for l in p.stdout.splitlines() if l.startswith('RSW-TRAIN-ROW ')]
+        done = {r['trainer'] for r in rows}
+        last = (p.stderr.strip().splitlines() or [''])[-1][:200]
+        why = f"not run: the {n}-process launch failed ({p.returncode}): {last}"
+        out += rows + [dict(trainer=t, processes=n, batch=batch, note=why) for t in trainers if t not in done]
+    return out
+
 # %% ../nbs/60_bench.ipynb #dbcaf850
 # (method, scene side in input px, factory options) measured end to end (read → SR → COG) per device type
 SCENE_ROWS = {
@@ -189,6 +289,7 @@ def run_bench(device='auto', # where to measure
               startup:bool|None=None, # start-up rows in fresh processes (`rsw --help`, ...); None: on the CPU only
               texadiff_skip:bool=True, # add TexADiff's TA-sampling tile-skipping rows (tiny configs)
               onnx:bool=True, # on the CPU: onnxruntime vs eager torch for each exportable method measured (`deploy`)
+              train:bool|None=None, # training-step samples/s of each trainer at 1 and 2 CPU processes; None: on the CPU
               out:str|Path|None=None, # folder for bench.csv / bench.md
               progress:bool=True # print each row as it is measured
              ) -> pd.DataFrame:
@@ -267,6 +368,16 @@ def run_bench(device='auto', # where to measure
                      latency_ms=r['wall_s'] * 1e3,
                      mp_per_s=r['output_mpx'] / r['wall_s'], peak_rss_mb=r['peak_rss_mb'],
                      x_gdal=r['wall_s'] / g['wall_s'], rss_x_gdal=r['peak_rss_mb'] / g['peak_rss_mb']))
+    if train or (train is None and dev.type == 'cpu'):   # tiny trainers, 1 and 2 gloo processes (fresh launches)
+        tr = train_throughput(steps=max(repeats, 2))
+        one = {r['trainer']: r.get('samples_per_s') for r in tr if r['processes'] == 1}
+        for r in tr:
+            n, sps = r['processes'], r.get('samples_per_s')
+            add(dict(name=f"train {r['trainer']}", kind='train', device='cpu', mode=f"{n} process{'es' * (n > 1)}",
+                     size=f"tiny, batch {r['batch']} per process", latency_ms=r['seconds'] * 1e3 if sps else None,
+                     samples_per_s=sps, x_one_process=sps / one[r['trainer']] if sps and one.get(r['trainer'])
+                     else None,
+                     **({'note': r['note']} if 'note' in r else {})))
     # what a user waits for before anything happens (fresh interpreters, median of `repeats`)
     if startup or (startup is None and dev.type == 'cpu'):
         for lab, code in STARTUP.items():
@@ -292,7 +403,8 @@ def run_bench(device='auto', # where to measure
 
 BENCH_COLUMNS = ('name', 'kind', 'dtype', 'mode', 'size', 'latency_ms', 'mp_per_s', 'input_mp_per_s', 'patches_per_s',
                  'unet_evals',
-                 'peak_rss_mb', 'peak_device_mb', 'x_bicubic', 'x_fastest', 'x_eager', 'x_gdal', 'rss_x_gdal', 'note')
+                 'samples_per_s', 'peak_rss_mb', 'peak_device_mb', 'x_bicubic', 'x_fastest', 'x_eager', 'x_gdal',
+                 'rss_x_gdal', 'x_one_process', 'note')
 
 def bench_markdown(df:pd.DataFrame) -> str:
     "The benchmark table as Markdown (the columns of `BENCH_COLUMNS` that have values), with the device line above it."

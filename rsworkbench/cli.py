@@ -185,7 +185,7 @@ def _cmd_bench(a):
     from rsworkbench.core import outputs_dir
     df = run_bench(a.device, a.methods.split(',') if a.methods else None, a.blocks.split(',') if a.blocks not in (None, 'auto') else 'auto',
                    compile=a.compile, repeats=a.repeats, out=a.out or outputs_dir()/'bench', scene=not a.no_scene,
-                   scene_rows=[parse_scene_row(r) for r in a.scene_row] or None)
+                   scene_rows=[parse_scene_row(r) for r in a.scene_row] or None, train=False if a.no_train else None)
     from rsworkbench.bench import bench_markdown
     print(bench_markdown(df))
 
@@ -344,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument('--device', default='auto'); b.add_argument('--methods', default=None); b.add_argument('--blocks', default='auto')
     b.add_argument('--compile', action='store_true'); b.add_argument('--repeats', type=int, default=3); b.add_argument('--out', default=None)
     b.add_argument('--no-scene', action='store_true', help='skip the scene rows')
+    b.add_argument('--no-train', action='store_true',
+                   help='skip the training rows (samples/s of each tiny trainer in 1 and 2 CPU processes)')
     b.add_argument('--scene-row', action='append', default=[], help='METHOD,SIDE[,NAME=VALUE...] instead of the default scene rows (repeatable)')
     b.set_defaults(fn=_cmd_bench)
     return p
