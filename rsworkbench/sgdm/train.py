@@ -153,13 +153,6 @@ def _check_resume(out_dir, resume:bool, scale:int, unfreeze:str):
         raise RSWError(f"{out} was trained with other trainable parameters (unfreeze={run_unfreeze!r}, "
                        f"now {unfreeze!r}): resume with the run's own unfreeze setting, or use a new out_dir")
 
-def _randn_rows_like(z:torch.Tensor, size:int) -> torch.Tensor:
-    "`torch.randn_like(z)` for `size` rows: z's memory layout (e.g. channels-last) and so the very same draw."
-    order = sorted(range(z.dim()), key=lambda d: (-z.stride(d), d))   # the outermost dimension first
-    shape, strides, n = (size, *z.shape[1:]), [0] * z.dim(), 1
-    for d in reversed(order): strides[d] = n; n *= shape[d]
-    return torch.randn_like(torch.empty_strided(shape, strides, dtype=z.dtype, device=z.device))
-
 class Stage1Draws:
     "A stage-1 step's random draws for its whole global batch, from the global torch RNG in one process's order."
     def __init__(self, size:int, # rows of the global batch (batch × processes × accumulate)
@@ -181,7 +174,7 @@ class Stage1Draws:
               rows:slice) -> tuple:
         "(noise, timesteps) of this batch's rows and the step's style drop (drawn on first use, after the latents)."
         if self.drawn is None:
-            noise = _randn_rows_like(z, self.size)
+            noise = torch.randn((self.size, *z.shape[1:]), device=z.device, dtype=z.dtype)   # standard layout
             t = torch.randint(self.t_min, self.T, (self.size,), device=z.device)
             self.drawn = noise, t, self.style_drop > 0 and torch.rand(()).item() < self.style_drop
         noise, t, drop = self.drawn
