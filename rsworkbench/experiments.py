@@ -440,14 +440,21 @@ def evaluate_methods(methods, # names, or name → factory options (e.g. {'resid
                      pairs:list, # [(lr, hr)] in [0, 1], (1, 3, h, w) and (1, 3, h·s, w·s)
                      metrics=('psnr', 'ssim', 'ms_ssim', 'fsim', 'vsi', 'gmsd'), # names from `metrics.METRICS`
                      scale:int=4, device='cpu', progress:bool=True,
-                     keep:bool=False # keep each method's SR images (attrs['images']: name → [(h·s, w·s, 3) uint8]) for figures; pop them before concatenating tables
+                     keep:bool=False, # keep each method's SR images (attrs['images']: name → [(h·s, w·s, 3) uint8]) for figures; pop them before concatenating tables
+                     degradation:str|None=None # the preset the pairs' LR was made with: rows whose checkpoint records another one are warned about and listed in attrs['mismatched']
                     ) -> pd.DataFrame:
     "Mean and std of each metric per method over the pairs (methods as rows); per-pair values in attrs['per_pair']."
     from rsworkbench.registry import get_method
     from rsworkbench.metrics import compute_metrics
     if not pairs: raise RSWError("evaluate_methods needs at least one (lr, hr) pair")
     methods = {m: {} for m in methods} if not isinstance(methods, dict) else methods
-    rows, per_pair, images = {}, {}, {}
+    rows, per_pair, images, mismatched = {}, {}, {}, {}
+    if degradation is not None:   # a model scored on a degradation it was not trained for is a different experiment: say so
+        from rsworkbench.registry import method_folder, degradation_mismatch
+        for name, opts in methods.items():
+            folder = method_folder(name.split(':')[0], opts)
+            why = degradation_mismatch(folder, degradation) if folder is not None else None
+            if why: mismatched[name] = why; warnings.warn(f"{name}: {why}", stacklevel=2)
     for name, opts in tqdm(methods.items(), desc='methods', disable=not progress):
         up, vals = get_method(name.split(':')[0], scale=scale, device=device, **opts), []
         for lr, hr in pairs:
@@ -461,7 +468,7 @@ def evaluate_methods(methods, # names, or name → factory options (e.g. {'resid
     out = pd.DataFrame(rows).T
     out.columns = pd.MultiIndex.from_tuples(out.columns)
     out = out[[(k, s) for k in metrics for s in ('mean', 'std')]]
-    out.index.name = 'method'; out.attrs.update(n_pairs=len(pairs), scale=scale, per_pair=per_pair)
+    out.index.name = 'method'; out.attrs.update(n_pairs=len(pairs), scale=scale, per_pair=per_pair, mismatched=mismatched)
     if keep: out.attrs['images'] = images
     return out
 

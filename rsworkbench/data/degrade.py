@@ -487,13 +487,16 @@ class Degrader:
                     f"Unknown degradation preset {config!r}; choose one of {sorted(PRESETS)} or pass a "
                     "DegradationConfig")
             config = PRESETS[config]
+        self.preset = config if isinstance(config, str) else None   # recorded with training runs (which degradation)
         self.config, self.scale = replace(config).validate(), int(scale)
         if self.scale < 1: raise RSWError(f"Degrader: scale must be a positive integer, got {scale}")
         self.generator = torch.Generator()
         if seed is None: self.generator.seed()
         else: self.generator.manual_seed(seed)
 
-    def __repr__(self): return f"Degrader(kind={self.config.kind!r}, scale={self.scale}, usm_target={self.usm_target})"
+    def __repr__(self):
+        return (f"Degrader(preset={self.preset!r}, kind={self.config.kind!r}, scale={self.scale}, "
+                f"usm_target={self.usm_target})")
 
     @property
     def usm_target(self) -> bool:

@@ -15,7 +15,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from ..core import RSWError, get_device, get_dtype, PKG_DIR
 from ..core import check_image, check_int, check_choice, check_tile, check_color_fix, fix_colors, color_match
-from ..registry import register_method, load_pipeline, shipped_variant, shipped_variants
+from ..registry import register_method, load_pipeline, shipped_variant
 from ..models.backbones import build_unet, build_vae, build_taesd, build_scheduler
 from .uncertainty import UncertaintyEstimator
 from .timestep import TimestepInverter, AlphaPredictor, alpha_from_variance
@@ -368,8 +368,8 @@ def load_slim_teacher(scale:int=4, device='cpu', checkpoint:str|Path|None=None,
     return _load(SlimTeacherPipeline, tiny_teacher, 'slim-teacher', scale, device, checkpoint, call_kw, shipped=shipped)
 
 register_method('slim-student', load_slim_student, scales=(SCALE,), demo=(SHIPPED_STUDENT/'model_index.json').exists(),
-                variants=shipped_variants(SHIPPED_STUDENT),
+                shipped=SHIPPED_STUDENT,
                 description='SlimDiffSR student: pruned one-pass diffusion SR; shipped x4 student trained here from scratch (checkpoint=DIR from SlimDiffSRPipeline.save_pretrained)')
 register_method('slim-teacher', load_slim_teacher, scales=(SCALE,), demo=(SHIPPED_TEACHER/'model_index.json').exists(),
-                variants=shipped_variants(SHIPPED_TEACHER),
+                shipped=SHIPPED_TEACHER,
                 description='SlimDiffSR uncertainty-guided single-step teacher; shipped x4 teacher trained here from scratch (checkpoint=DIR from SlimTeacherPipeline.save_pretrained)')

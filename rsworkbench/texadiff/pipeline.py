@@ -17,7 +17,7 @@ from diffusers.utils import BaseOutput
 from fastcore.basics import patch
 from ..core import RSWError, get_device, get_dtype, from_pm1, PKG_DIR
 from ..core import check_image, check_int, check_number, check_choice, check_tile, check_color_fix, fix_colors
-from ..registry import register_method, get_method, load_pipeline, shipped_variant, shipped_variants
+from ..registry import register_method, get_method, load_pipeline, shipped_variant
 from ..models.backbones import build_unet, build_vae, build_scheduler, unet_config, TINY_NAMES
 from ..models.backbones import has_text_encoders, build_text_encoders
 from .rtdm import RTDMPredictor, binarize, refine_mask, pool_to_latent
@@ -592,7 +592,7 @@ def load_texadiff(scale:int=4, # must be 4
     return TexADiffUpscaler(pipe, num_inference_steps=num_inference_steps, **call_kw)
 
 register_method('texadiff', load_texadiff, scales=(SCALE,), demo=(SHIPPED_TEXADIFF/'model_index.json').exists(),
-                variants=shipped_variants(SHIPPED_TEXADIFF),
+                shipped=SHIPPED_TEXADIFF,
                 description='TexADiff: RTDM-steered diffusion SR with TA-sampling; shipped x4 pipeline trained here from scratch (checkpoint=DIR from TexADiffPipeline.save_pretrained)')
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #a1476302
