@@ -12,7 +12,7 @@ from diffusers.configuration_utils import register_to_config
 from ..core import RSWError, PKG_DIR, get_device, get_dtype, seed_everything, from_pm1, atomic_write_text, atomic_path
 from ..data.datasets import load_rgb, bicubic_down, apply_degrader, degrade_pair, usm_target_of
 from ..metrics import psnr_y
-from ..registry import register_method
+from ..registry import register_method, shipped_variant
 from .baselines import RRDBUpscaler
 from ..loop import TrainSpec, fit, make_accelerator, cosine_schedule, SyncedOptimizer, processes, shard
 
@@ -179,10 +179,18 @@ def train_sr(net:nn.Module, # a ModelMixin SR net: (b, 3, h, w) [0, 1] → x sca
 SHIPPED = {4: PKG_DIR/'assets'/'residual_cnn_x4'}
 
 def load_residual_cnn(scale:int=4, # SR factor; must match the checkpoint
-                      device='cpu', checkpoint=None, # a `save_pretrained` folder; None: the shipped one
-                      dtype=None, tile:int|None=None, tile_pad:int=16) -> RRDBUpscaler:
+                      device='cpu', # torch device
+                      checkpoint=None, # a `save_pretrained` folder; None: the shipped one
+                      dtype=None, # None/'auto', 'fp32', 'fp16', 'bf16'
+                      tile:int|None=None, # tile side for large inputs (None: whole image)
+                      tile_pad:int=16, # context around each tile
+                      variant:str|None=None # a shipped variant ('bicubic', 'realworld'; `registry.VARIANTS`); None: bicubic
+                     ) -> RRDBUpscaler:
     "A trained `ResidualSRNet` behind the registry protocol."
-    d = Path(checkpoint) if checkpoint is not None else SHIPPED.get(scale)
+    shipped = SHIPPED.get(scale)
+    if variant is not None and shipped is None: raise RSWError(f"residual-cnn ships no x{scale} checkpoint (variant {variant!r})")
+    d = Path(checkpoint) if checkpoint is not None else (shipped_variant(shipped, variant, None, 'residual-cnn')
+                                                         if shipped is not None else None)
     if d is None or not (d/'config.json').exists():
         raise RSWError(f"no residual-cnn checkpoint for x{scale}: "
                        f"pass checkpoint=DIR (from ResidualSRNet.save_pretrained / train_sr)"
@@ -195,5 +203,6 @@ def load_residual_cnn(scale:int=4, # SR factor; must match the checkpoint
     return RRDBUpscaler(nn.Module.to(net, device=device, dtype=get_dtype(device, dtype or 'auto')), tile, tile_pad)
 
 register_method('residual-cnn', load_residual_cnn, scales=(2, 3, 4, 8), demo=(SHIPPED[4]/'config.json').exists(),
+                shipped=SHIPPED[4],
                 description='plain EDSR-style residual CNN (1.5M params); '
                             'shipped x4 checkpoint trained here on clean-licence imagery')
