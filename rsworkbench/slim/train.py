@@ -312,7 +312,9 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
         opt.step()
         if disc is not None:
             opt_d.zero_grad(set_to_none=True)   # also drops what the student's GAN term left in the discriminator
-            for (hr, _), fake in zip(pairs, fakes): acc.backward(gan_losses(disc, fake, hr)['d'] / len(pairs))
+            for (hr, _), fake in zip(pairs, fakes):   # under autocast: the fakes are in its dtype
+                with acc.autocast(): d_loss = gan_losses(disc, fake, hr)['d']
+                acc.backward(d_loss / len(pairs))
             opt_d.step()
         return _mean_terms(logs)
 
