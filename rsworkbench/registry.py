@@ -50,7 +50,8 @@ def register_method(name:str, # the name users type (`rsw sr --method NAME`)
                     shipped=None): # the default shipped checkpoint folder (its variants live beside it)
     "Register (or replace) an SR method under `name`."
     if variants is None: variants = shipped_variants(shipped) if shipped is not None else ()
-    _REGISTRY[name] = MethodSpec(name, factory, tuple(scales), description, deterministic, demo, tuple(variants), shipped)
+    _REGISTRY[name] = MethodSpec(name, factory, tuple(scales), description, deterministic, demo, tuple(variants),
+                                 shipped)
     return factory
 
 def _load_builtins():
@@ -134,7 +135,8 @@ def shipped_variant(default, # the method's shipped default folder
     if checkpoint is not None: raise RSWError(f"{name}: give checkpoint= or variant=, not both")
     d = variant_folder(default, variant)
     if not d.exists():
-        raise RSWError(f"{name} has no shipped {variant!r} variant (no {d}); shipped: {list(shipped_variants(default))}")
+        raise RSWError(
+            f"{name} has no shipped {variant!r} variant (no {d}); shipped: {list(shipped_variants(default))}")
     return d
 
 def training_record(folder # a checkpoint folder

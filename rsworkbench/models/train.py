@@ -188,7 +188,8 @@ def load_residual_cnn(scale:int=4, # SR factor; must match the checkpoint
                      ) -> RRDBUpscaler:
     "A trained `ResidualSRNet` behind the registry protocol."
     shipped = SHIPPED.get(scale)
-    if variant is not None and shipped is None: raise RSWError(f"residual-cnn ships no x{scale} checkpoint (variant {variant!r})")
+    if variant is not None and shipped is None:
+        raise RSWError(f"residual-cnn ships no x{scale} checkpoint (variant {variant!r})")
     d = Path(checkpoint) if checkpoint is not None else (shipped_variant(shipped, variant, None, 'residual-cnn')
                                                          if shipped is not None else None)
     if d is None or not (d/'config.json').exists():

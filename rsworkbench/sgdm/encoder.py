@@ -28,7 +28,8 @@ class SPADE(nn.Module):
 
 # %% ../../nbs/91_sgdm.encoder.ipynb #4e02b43c
 def _stage(cin, c):
-    return nn.Sequential(nn.Conv2d(cin, c, 3, 1, 1), nn.SiLU(), nn.Conv2d(c, c, 3, 1, 1), nn.PixelUnshuffle(2), nn.Conv2d(4 * c, c, 1))
+    return nn.Sequential(nn.Conv2d(cin, c, 3, 1, 1), nn.SiLU(), nn.Conv2d(c, c, 3, 1, 1), nn.PixelUnshuffle(2),
+                         nn.Conv2d(4 * c, c, 1))
 
 FUSE_MODES = ('spade', 'concat', 'none')
 
@@ -43,14 +44,18 @@ class ContentGuidedModule(ModelMixin, ConfigMixin):
         super().__init__()
         if fuse not in FUSE_MODES: raise RSWError(f"fuse must be one of {FUSE_MODES}, got {fuse!r}")
         self.lr = nn.ModuleList([_stage(in_channels if i == 0 else channels, channels) for i in range(n_stages)])
-        self.map = nn.ModuleList([_stage(in_channels if i == 0 else channels, channels) for i in range(n_stages)]) if fuse != 'none' else None
-        self.spade = nn.ModuleList([SPADE(channels, channels, hidden) for _ in range(n_stages)]) if fuse == 'spade' else None
+        self.map = (nn.ModuleList([_stage(in_channels if i == 0 else channels, channels) for i in range(n_stages)])
+                    if fuse != 'none' else None)
+        self.spade = (nn.ModuleList([SPADE(channels, channels, hidden) for _ in range(n_stages)]) if fuse == 'spade'
+                      else None)
 
     def forward(self, lr:torch.Tensor, # (b, 3, H, W) LR bicubic-upsampled to the HR size, [-1, 1]
                 vmap:torch.Tensor|None=None # (b, 3, H, W) rasterized map in [-1, 1]; None = no map (zeros)
                ) -> tuple:
         if vmap is not None and vmap.shape[-2:] != lr.shape[-2:]:
-            raise RSWError(f"map is {tuple(vmap.shape[-2:])} px but the LR input is {tuple(lr.shape[-2:])}: rasterize the map on the HR grid")
+            raise RSWError(
+                f"map is {tuple(vmap.shape[-2:])} px but the LR input is {tuple(lr.shape[-2:])}: rasterize the map on "
+                "the HR grid")
         h = lr; m = torch.zeros_like(lr) if vmap is None else vmap
         for i, blk in enumerate(self.lr):
             h = blk(h)
@@ -105,11 +110,13 @@ class SGDMEncoder(ModelMixin, ConfigMixin):
                ) -> tuple:
         h, m = self.content(lr, vmap)
         if style_ref is not None:
-            if style_ref.shape[0] not in (1, lr.shape[0]): raise RSWError(f"style reference batch {style_ref.shape[0]} does not match LR batch {lr.shape[0]}")
+            if style_ref.shape[0] not in (1, lr.shape[0]):
+                raise RSWError(f"style reference batch {style_ref.shape[0]} does not match LR batch {lr.shape[0]}")
             style = self.encode_style(style_ref)
         if style is not None:
             mu, sd = (s.to(h).expand(h.shape[0], -1) for s in style)
-            if mu.shape[-1] != h.shape[1]: raise RSWError(f"style vectors are {mu.shape[-1]}-d but the encoder has {h.shape[1]} channels")
+            if mu.shape[-1] != h.shape[1]:
+                raise RSWError(f"style vectors are {mu.shape[-1]}-d but the encoder has {h.shape[1]} channels")
             styled = adain(h, mu, sd); style = (mu, sd)
         else: styled = h
         return self.fusion(torch.cat([m, h, styled], 1)), style

@@ -54,7 +54,8 @@ class SGDMOutput(BaseOutput):
     style_std: torch.Tensor|None = None
     map_rgb: torch.Tensor|None = None # (b, 3, H, W) map in [-1, 1] as fed (None: no map)
     prompt: list|None = None # text prompt per element from the map's classes
-    conditioning: str|None = None # what the UNet's cross-attention saw: 'text-encoder' (the prompt text encoded) or 'class-embedding' (ClassPrompt)
+    # what the UNet's cross-attention saw: 'text-encoder' (the prompt text encoded) or 'class-embedding' (ClassPrompt)
+    conditioning: str|None = None
 
 class SGDMPipeline(DiffusionPipeline):
     "SGDM 16x/32x remote-sensing SR guided by a vector map and a style."
@@ -70,27 +71,35 @@ class SGDMPipeline(DiffusionPipeline):
                  residual_decode:str='pixel', # with latent_residual: 'pixel' (bicubic + decoded difference) or 'latent' (decode bicubic latent + residual)
                  train_scale:int|None=None): # the scale the weights were trained at (recorded by `sgdm.train.train_stage1`); None: not recorded (fresh weights)
         super().__init__()
-        self.register_modules(unet=unet, vae=vae, scheduler=scheduler, encoder=encoder, adapter=adapter, sflow=sflow, prompt=prompt,
-                              text_encoder=text_encoder, tokenizer=tokenizer)
-        if (text_encoder is None) != (tokenizer is None): raise RSWError("give the text encoder together with its tokenizer (or neither)")
+        self.register_modules(unet=unet, vae=vae, scheduler=scheduler, encoder=encoder, adapter=adapter, sflow=sflow,
+                              prompt=prompt, text_encoder=text_encoder, tokenizer=tokenizer)
+        if (text_encoder is None) != (tokenizer is None):
+            raise RSWError("give the text encoder together with its tokenizer (or neither)")
         if text_encoder is not None:
             if text_encoder.config.hidden_size != unet.config.cross_attention_dim:
-                raise RSWError(f"the text encoder's width {text_encoder.config.hidden_size} is not the UNet's cross_attention_dim "
-                               f"{unet.config.cross_attention_dim}: use the backbone's own text encoder")
+                raise RSWError(
+                    f"the text encoder's width {text_encoder.config.hidden_size} is not the UNet's cross_attention_dim "
+                    f"{unet.config.cross_attention_dim}: use the backbone's own text encoder")
             text_encoder.requires_grad_(False).eval()
-        if train_scale not in (None, 16, 32): raise RSWError(f"train_scale must be 16, 32 or None (not recorded), got {train_scale!r}")
-        self.register_to_config(default_steps=default_steps, style_temperature=style_temperature, latent_residual=latent_residual,
+        if train_scale not in (None, 16, 32):
+            raise RSWError(f"train_scale must be 16, 32 or None (not recorded), got {train_scale!r}")
+        self.register_to_config(default_steps=default_steps, style_temperature=style_temperature,
+                                latent_residual=latent_residual,
                                 residual_decode=residual_decode, train_scale=train_scale)
-        if residual_decode not in RESIDUAL_DECODES: raise RSWError(f"residual_decode must be one of {RESIDUAL_DECODES}, got {residual_decode!r}")
+        if residual_decode not in RESIDUAL_DECODES:
+            raise RSWError(f"residual_decode must be one of {RESIDUAL_DECODES}, got {residual_decode!r}")
         old = getattr(unet, '_rsw_sgdm', None)
         if old is not None: old.remove()  # one set of hooks per UNet
         self.cunet = ControlledUNet(unet, len(adapter.config.channels))
         unet.__dict__['_rsw_sgdm'] = self.cunet  # not a submodule (no cycle in state_dict)
-        if encoder.config.out_channels != adapter.config.in_channels: raise RSWError("encoder out_channels must equal adapter in_channels")
-        if prompt.config.dim != unet.config.cross_attention_dim: raise RSWError("prompt dim must equal the UNet's cross_attention_dim")
+        if encoder.config.out_channels != adapter.config.in_channels:
+            raise RSWError("encoder out_channels must equal adapter in_channels")
+        if prompt.config.dim != unet.config.cross_attention_dim:
+            raise RSWError("prompt dim must equal the UNet's cross_attention_dim")
         if 2 ** encoder.config.n_stages != self.vae_scale_factor:
-            raise RSWError(f"the encoder downsamples by {2 ** encoder.config.n_stages} but the VAE by {self.vae_scale_factor}: "
-                           f"build SGDMEncoder(n_stages={self.vae_scale_factor.bit_length() - 1})")
+            raise RSWError(
+                f"the encoder downsamples by {2 ** encoder.config.n_stages} but the VAE by {self.vae_scale_factor}: "
+                f"build SGDMEncoder(n_stages={self.vae_scale_factor.bit_length() - 1})")
 
     @property
     def vae_scale_factor(self) -> int: return 2 ** (len(self.vae.config.block_out_channels) - 1)
@@ -108,8 +117,8 @@ class SGDMPipeline(DiffusionPipeline):
             present = present_from_classes(cls) if cls is not None else torch.zeros(b, len(CLASSES))
             ehs = self.prompt(present.to(device or self.prompt.device))
         else:
-            ids = self.tokenizer(prompts, padding='max_length', max_length=self.tokenizer.model_max_length, truncation=True,
-                                 return_tensors='pt').input_ids
+            ids = self.tokenizer(prompts, padding='max_length', max_length=self.tokenizer.model_max_length,
+                                 truncation=True, return_tensors='pt').input_ids
             with torch.no_grad(): ehs = self.text_encoder(ids.to(self.text_encoder.device))[0]
         return ehs.to(device=device, dtype=dtype), prompts
 
@@ -120,9 +129,11 @@ def check_scale(pipe:SGDMPipeline, # the pipeline to run
     if scale not in (16, 32): raise RSWError(f"SGDM works at 16x or 32x, got {scale}")
     ts = getattr(pipe.config, 'train_scale', None)
     if ts is not None and int(ts) != scale:
-        raise RSWError(f"this SGDM pipeline was trained at {ts}x but is asked for {scale}x: its encoder, adapter and UNet only saw "
-                       f"{ts}x inputs, so it would run silently out of its training regime. Run it at {ts}x, or train a {scale}x "
-                       f"pipeline (sgdm.train.train_stage1 / template 91_sgdm_train with scale={scale})")
+        raise RSWError(
+            f"this SGDM pipeline was trained at {ts}x but is asked for {scale}x: its encoder, adapter and UNet only "
+            "saw "
+            f"{ts}x inputs, so it would run silently out of its training regime. Run it at {ts}x, or train a {scale}x "
+            f"pipeline (sgdm.train.train_stage1 / template 91_sgdm_train with scale={scale})")
 
 # %% ../../nbs/95_sgdm.pipeline.ipynb #240539d0
 @patch
@@ -152,7 +163,8 @@ def prepare_map(self:SGDMPipeline, vmap, # VectorMap, classes (H, W)/(b, H, W), 
     if t.ndim != 4 or t.shape[-2:] != (H, W) or t.shape[1] != 3 or t.shape[0] not in (1, b):
         raise RSWError(f"map tensor is {tuple(t.shape)}, expected (b, 3, {H}, {W}) in [-1, 1]")
     check_image(t, 'map tensor')
-    cls = np.stack([classes_from_rgb(((x.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()) for x in t.cpu()])
+    cls = np.stack(
+        [classes_from_rgb(((x.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()) for x in t.cpu()])
     return t.expand(b, -1, -1, -1), cls
 
 @patch
@@ -232,7 +244,8 @@ def tile_noise(self:SGDMPipeline, zt:torch.Tensor, ks:list, # latent tiles and t
                t, ehs:torch.Tensor, feats:list) -> torch.Tensor:
     "Noise of latent tiles, each adapter level cut at the tile's offsets / 2^level."
     b, (th, tw) = feats[0].shape[0], zt.shape[-2:]
-    fs = [torch.stack([fe[j % b, :, r >> i:(r + th) >> i, q >> i:(q + tw) >> i] for j, (r, q) in enumerate(ks)]) for i, fe in enumerate(feats)]
+    fs = [torch.stack([fe[j % b, :, r >> i:(r + th) >> i, q >> i:(q + tw) >> i] for j, (r, q) in enumerate(ks)]) for i,
+          fe in enumerate(feats)]
     return self.cunet(zt, t, ehs[[j % b for j in range(len(ks))]], fs)
 
 @patch
@@ -300,7 +313,8 @@ def __call__(self:SGDMPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1]
     "Super-resolve `lr` by `scale`, guided by the map and the style."
     self.check_inputs(lr, scale, vmap, style, num_inference_steps, seed, latent_tile, latent_overlap, decode_tile,
                       decode_overlap, tile_kind, color_fix, return_dict)                        # 1. before any network
-    for m in (self.encoder, self.adapter, self.prompt, self.unet, self.vae): m.eval()  # BatchNorm in SPADE: running stats at inference
+    # BatchNorm in SPADE: running stats at inference
+    for m in (self.encoder, self.adapter, self.prompt, self.unet, self.vae): m.eval()
     dev, dt = self.unet.device, self.unet.dtype
     b, (h, w) = lr.shape[0], lr.shape[-2:]; H, W = h * scale, w * scale
     lr_up = F.interpolate(lr.float(), size=(H, W), mode='bicubic', align_corners=False).clamp(-1, 1).to(dev, dt)
@@ -319,7 +333,8 @@ def __call__(self:SGDMPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1]
                       prompts if cls is not None else None, self.conditioning)
 
 # %% ../../nbs/95_sgdm.pipeline.ipynb #25a6c974
-ENCODER_SIZES = {'tiny': dict(channels=8, hidden=16), 'small': dict(channels=32, hidden=64)}   # from-scratch CPU configs
+# from-scratch CPU configs
+ENCODER_SIZES = {'tiny': dict(channels=8, hidden=16), 'small': dict(channels=32, hidden=64)}
 
 def tiny_sgdm(seed:int=0, scheduler:str='ddim', fuse:str='spade',
               vae=None, # a trained autoencoder (module or `save_pretrained` folder, e.g. a /2 one) instead of the tiny random /8 one
@@ -333,14 +348,18 @@ def tiny_sgdm(seed:int=0, scheduler:str='ddim', fuse:str='spade',
     f = vae_factor(vae)
     e = ENCODER_SIZES[encoder]
     return SGDMPipeline(build_unet('tiny', seed=seed), vae, build_scheduler('tiny', scheduler),
-                        SGDMEncoder(**e, n_stages=f.bit_length() - 1, fuse=fuse, out_channels=32), SGDMAdapter(in_channels=32, channels=(32, 64), n_res=1),
-                        SFlow(dim=e['channels'], n_blocks=4, hidden=(2 * e['channels'],)), ClassPrompt(dim=32), *_text_parts(text_encoders))
+                        SGDMEncoder(**e, n_stages=f.bit_length() - 1, fuse=fuse, out_channels=32),
+                        SGDMAdapter(in_channels=32, channels=(32, 64), n_res=1),
+                        SFlow(dim=e['channels'], n_blocks=4, hidden=(2 * e['channels'],)), ClassPrompt(dim=32),
+                        *_text_parts(text_encoders))
 
 def _text_parts(te) -> tuple:
     "(text_encoder, tokenizer) of a `TextEncoders`, or (None, None)."
     if te is None: return None, None
     if getattr(te, 'kind', None) != 'sd':
-        raise RSWError(f"SGDM conditions on one SD 2.x text encoder (kind 'sd'), got {te!r}: pass the SD backbone's text encoders or None")
+        raise RSWError(
+            f"SGDM conditions on one SD 2.x text encoder (kind 'sd'), got {te!r}: pass the SD backbone's text encoders "
+            "or None")
     return te.text_encoder, te.tokenizer
 
 def build_sgdm(backbone:str='sd21-base', weights_dir=None, fuse:str='spade', seed:int=0,
@@ -348,24 +367,29 @@ def build_sgdm(backbone:str='sd21-base', weights_dir=None, fuse:str='spade', see
               ) -> SGDMPipeline:
     "SGDM on a pretrained backbone (local weights) with fresh paper-size encoder, adapter, SFlow and prompt; `pipe.conditioning` says which prompt path is in use."
     if isinstance(text_encoders, str):
-        if text_encoders != 'auto': raise RSWError(f"text_encoders must be 'auto', a TextEncoders or None, got {text_encoders!r}")
-        text_encoders = build_text_encoders(backbone, weights_dir=weights_dir) if has_text_encoders(backbone, weights_dir) else None
+        if text_encoders != 'auto':
+            raise RSWError(f"text_encoders must be 'auto', a TextEncoders or None, got {text_encoders!r}")
+        text_encoders = (build_text_encoders(backbone, weights_dir=weights_dir)
+                         if has_text_encoders(backbone, weights_dir) else None)
     torch.manual_seed(seed)
     unet = build_unet(backbone, weights_dir=weights_dir)
     return SGDMPipeline(unet, build_vae(backbone, weights_dir=weights_dir), build_scheduler(backbone, 'ddim'),
                         SGDMEncoder(fuse=fuse, out_channels=unet.config.block_out_channels[0]),
-                        SGDMAdapter(in_channels=unet.config.block_out_channels[0], channels=tuple(unet.config.block_out_channels[:3])),
+                        SGDMAdapter(in_channels=unet.config.block_out_channels[0],
+                                    channels=tuple(unet.config.block_out_channels[:3])),
                         SFlow(), ClassPrompt(dim=unet.config.cross_attention_dim), *_text_parts(text_encoders))
 
 # %% ../../nbs/95_sgdm.pipeline.ipynb #04531ba9
 class SGDMUpscaler:
     "Registry adapter: `upscale(tile)` → SGDM SR."
-    def __init__(self, pipe:SGDMPipeline, scale:int, **call_kw): self.pipe, self.scale, self.call_kw = pipe, scale, call_kw
+    def __init__(self, pipe:SGDMPipeline, scale:int, **call_kw):
+        self.pipe, self.scale, self.call_kw = pipe, scale, call_kw
     def upscale(self, tile:torch.Tensor) -> torch.Tensor:
         return self.pipe(tile.to(self.pipe.unet.device), self.scale, **self.call_kw).images.to(tile.device, tile.dtype)
     def __repr__(self): return f"SGDMUpscaler(scale={self.scale}, {self.call_kw})"
 
-SHIPPED_SGDM = PKG_DIR/'assets'/'sgdm_x16' # the embedded default: a small pipeline trained here from scratch at 16x (see its README.md)
+# the embedded default: a small pipeline trained here from scratch at 16x (see its README.md)
+SHIPPED_SGDM = PKG_DIR/'assets'/'sgdm_x16'
 
 def load_sgdm(scale:int=16, # 16 or 32
               device='cpu', # torch device
@@ -375,14 +399,18 @@ def load_sgdm(scale:int=16, # 16 or 32
              ) -> SGDMUpscaler:
     "The SGDM method behind the registry protocol (checkpoint, else the shipped x16 pipeline, else tiny random)."
     if size not in (None, 'tiny'): raise RSWError(f"size must be None (shipped) or 'tiny', got {size!r}")
-    pipe = load_pipeline(SGDMPipeline, checkpoint, tiny_sgdm, 'sgdm', 'e.g. from sgdm.train', shipped=SHIPPED_SGDM if size is None else None)
+    pipe = load_pipeline(SGDMPipeline, checkpoint, tiny_sgdm, 'sgdm', 'e.g. from sgdm.train',
+                         shipped=SHIPPED_SGDM if size is None else None)
     check_scale(pipe, scale)
     if getattr(pipe.config, 'train_scale', None) is None and (checkpoint is not None or size is None):
-        warnings.warn(f"sgdm: the checkpoint {checkpoint or SHIPPED_SGDM} does not record the scale it was trained at, so {scale}x cannot be "
-                      f"checked; record it with pipe.register_to_config(train_scale=16 or 32) and save_pretrained", stacklevel=2)
+        warnings.warn(
+            f"sgdm: the checkpoint {checkpoint or SHIPPED_SGDM} does not record the scale it was trained at, so "
+            f"{scale}x cannot be "
+            f"checked; record it with pipe.register_to_config(train_scale=16 or 32) and save_pretrained", stacklevel=2)
     device = get_device(device)
     if device.type != 'cpu': pipe = pipe.to(device, get_dtype(device, dtype or 'auto'))
     return SGDMUpscaler(pipe, scale, num_inference_steps=num_inference_steps, style=style, seed=seed, vmap=vmap)
 
 register_method('sgdm', load_sgdm, scales=(16, 32), demo=(SHIPPED_SGDM/'model_index.json').exists(),
-                description='SGDM: vector-map and style guided diffusion SR, 16x/32x; shipped x16 pipeline trained here from scratch (checkpoint=DIR from SGDMPipeline.save_pretrained)')
+                description='SGDM: vector-map and style guided diffusion SR, 16x/32x; shipped x16 pipeline trained '
+                            'here from scratch (checkpoint=DIR from SGDMPipeline.save_pretrained)')

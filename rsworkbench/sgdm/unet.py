@@ -19,7 +19,8 @@ def _last(block): return block.attentions[-1] if getattr(block, 'attentions', No
 def injection_points(unet:UNet2DConditionModel, n_levels:int) -> list:
     "[(level, input module, mirrored output module)] for the first `n_levels` levels."
     n = len(unet.down_blocks)
-    if n_levels > n: raise RSWError(f"adapter has {n_levels} levels but the UNet only {n}; use channels of length <= {n}")
+    if n_levels > n:
+        raise RSWError(f"adapter has {n_levels} levels but the UNet only {n}; use channels of length <= {n}")
     return [(i, _first(unet.down_blocks[i]), _last(unet.up_blocks[n - 1 - i])) for i in range(n_levels)]
 
 def _add(out, f):
@@ -42,7 +43,10 @@ class ControlledUNet(nn.Module):
         def h(mod, args, out):
             if self._feats is None: return out
             f = self._feats[i]
-            return out if f is None else _add(out, f.to(out[0] if isinstance(out, tuple) else out if isinstance(out, torch.Tensor) else out.sample))
+            return (out if f is None
+                    else _add(out,
+                              f.to(out[0] if isinstance(out, tuple) else out if isinstance(out, torch.Tensor)
+                                   else out.sample)))
         return h
 
     def remove(self):
@@ -51,10 +55,14 @@ class ControlledUNet(nn.Module):
 
     def forward(self, sample, timestep, encoder_hidden_states, adapter_features:list|None=None, **kw) -> torch.Tensor:
         if adapter_features is not None:
-            if len(adapter_features) != self.n_levels: raise RSWError(f"got {len(adapter_features)} adapter features, the UNet is wired for {self.n_levels}")
+            if len(adapter_features) != self.n_levels:
+                raise RSWError(f"got {len(adapter_features)} adapter features, the UNet is wired for {self.n_levels}")
             for i, f in enumerate(adapter_features):
                 want = (self.level_channels[i], sample.shape[-2] >> i, sample.shape[-1] >> i)
-                if tuple(f.shape[1:]) != want: raise RSWError(f"adapter feature {i} is {tuple(f.shape[1:])}, the UNet needs {want} (latent {tuple(sample.shape[-2:])})")
+                if tuple(f.shape[1:]) != want:
+                    raise RSWError(
+                        f"adapter feature {i} is {tuple(f.shape[1:])}, the UNet needs {want} (latent "
+                        f"{tuple(sample.shape[-2:])})")
         self._feats = adapter_features
         try: return self.unet(sample, timestep, encoder_hidden_states, return_dict=False, **kw)[0]
         finally: self._feats = None

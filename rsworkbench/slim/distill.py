@@ -18,10 +18,12 @@ def mmd2_rbf(x:torch.Tensor, # (n, d) samples of P
              sigma:float|None=None # RBF bandwidth; None = median heuristic
             ) -> torch.Tensor:
     "Biased MMD² between two sample sets with the RBF kernel exp(-‖x-y‖²/2σ²)."
-    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]: raise RSWError(f"need (n, d) and (m, d) sets, got {tuple(x.shape)}, {tuple(y.shape)}")
+    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
+        raise RSWError(f"need (n, d) and (m, d) sets, got {tuple(x.shape)}, {tuple(y.shape)}")
     z = torch.cat([x, y]); d2 = torch.cdist(z, z).pow(2)
     if sigma is None:
-        med = d2.detach()[d2.detach() > 0].median() if bool((d2.detach() > 0).any()) else torch.tensor(1., device=z.device)
+        med = (d2.detach()[d2.detach() > 0].median() if bool((d2.detach() > 0).any())
+               else torch.tensor(1., device=z.device))
         s2 = med / 2
     else: s2 = torch.tensor(float(sigma) ** 2, device=z.device)
     k = torch.exp(-d2 / (2 * s2)); n = len(x)
@@ -68,7 +70,8 @@ class DistillLoss(nn.Module):
                  sigma:float|None=None, max_samples:int=512):
         super().__init__()
         if mode not in DISTILL_MODES: raise RSWError(f"mode must be one of {DISTILL_MODES}, got {mode!r}")
-        if len(student_channels) != len(teacher_channels): raise RSWError("one teacher level per student level is needed")
+        if len(student_channels) != len(teacher_channels):
+            raise RSWError("one teacher level per student level is needed")
         self.adapters = nn.ModuleList(Adapter(s, t) for s, t in zip(student_channels, teacher_channels))
         self.lam, self.mode, self.sigma, self.max_samples = lam, mode, sigma, max_samples
 
@@ -78,15 +81,19 @@ class DistillLoss(nn.Module):
         "Returns (total, dict of per-term sums)."
         if self.mode == 'none': z = f_student[0].sum() * 0; return z, dict(mse=0., mmd=0.)
         if f_teacher is None or len(f_teacher) != len(f_student):
-            raise RSWError(f"missing teacher features: got {0 if f_teacher is None else len(f_teacher)} levels for {len(f_student)} "
-                           f"student levels; run the teacher with return_features=True (or use mode='none')")
+            raise RSWError(
+                f"missing teacher features: got {0 if f_teacher is None else len(f_teacher)} levels for "
+                f"{len(f_student)} "
+                f"student levels; run the teacher with return_features=True (or use mode='none')")
         mse = mmd = 0
         for a, fs, ft in zip(self.adapters, f_student, f_teacher):
             fs, ft = a(fs), ft.detach()
-            if fs.shape != ft.shape: raise RSWError(f"student level {tuple(fs.shape)} (after adapter) and teacher {tuple(ft.shape)} differ")
+            if fs.shape != ft.shape:
+                raise RSWError(f"student level {tuple(fs.shape)} (after adapter) and teacher {tuple(ft.shape)} differ")
             mse = mse + F.mse_loss(fs, ft)
             if self.mode == 'mse+mmd':
-                idx = sample_positions(fs.shape[0] * fs.shape[2] * fs.shape[3], self.max_samples, generator)   # same positions in both
+                # same positions in both
+                idx = sample_positions(fs.shape[0] * fs.shape[2] * fs.shape[3], self.max_samples, generator)
                 mmd = mmd + mmd2_rbf(feature_samples(fs, index=idx), feature_samples(ft, index=idx), self.sigma)
         tot = mse + self.lam * mmd
         return tot, dict(mse=float(torch.as_tensor(mse).detach()), mmd=float(torch.as_tensor(mmd).detach()))

@@ -145,7 +145,8 @@ TINY_SLIM = dict(qgam_queries=8, qgam_dim=16)
 def tiny_student(seed:int=0) -> SlimDiffSRPipeline:
     "A student pipeline on the tiny UNet/TAESD with random weights (code-path checks only)."
     torch.manual_seed(seed)
-    return SlimDiffSRPipeline(SlimDiffSRNet.from_pretrained_parts(build_unet('tiny', seed=seed), build_taesd('tiny', seed=seed), **TINY_SLIM))
+    return SlimDiffSRPipeline(
+        SlimDiffSRNet.from_pretrained_parts(build_unet('tiny', seed=seed), build_taesd('tiny', seed=seed), **TINY_SLIM))
 
 # %% ../../nbs/86_slim.pipeline.ipynb #721921d8
 class SlimTeacherPipeline(DiffusionPipeline):
@@ -204,11 +205,13 @@ class SlimTeacherPipeline(DiffusionPipeline):
         if rule == 'variance': return alpha_from_variance(z_var, reduce='mean' if per_image else None)
         if rule == 'fixed':
             inv = TimestepInverter.from_scheduler(self.scheduler).to(z_var.device)
-            return inv.alpha(torch.full((z_var.shape[0], 1, 1, 1), float(self.config.fixed_timestep), device=z_var.device)).float()
+            return inv.alpha(
+                torch.full((z_var.shape[0], 1, 1, 1), float(self.config.fixed_timestep), device=z_var.device)).float()
         if rule != 'predictor': raise RSWError(f"alpha_rule must be one of {ALPHA_MODES} or None, got {rule!r}")
         if self.predictor is None:
-            raise RSWError("alpha_mode='predictor' but this teacher has no ᾱ* predictor: load the folder train_teacher wrote "
-                           "(it saves predictor/), or pass alpha_rule='variance'")
+            raise RSWError(
+                "alpha_mode='predictor' but this teacher has no ᾱ* predictor: load the folder train_teacher wrote "
+                "(it saves predictor/), or pass alpha_rule='variance'")
         ref = (z_mean if z_gt is None else z_gt).float()
         pd_ = self.predictor.dtype
         a = self.predictor(ref.to(pd_), z_var.float().to(pd_)).float()
@@ -222,14 +225,16 @@ class SlimTeacherPipeline(DiffusionPipeline):
         "z_lr → (z0, z_var, ᾱ map, t map[, up-level features]); differentiable."
         mean, s = self.estimator(z_lr); z_var = s.exp()
         if alpha is None:
-            if alpha_mode not in ('map', 'image'): raise RSWError(f"alpha_mode must be 'map' or 'image', got {alpha_mode!r}")
+            if alpha_mode not in ('map', 'image'):
+                raise RSWError(f"alpha_mode must be 'map' or 'image', got {alpha_mode!r}")
             alpha = self.alpha_star(mean, z_var, alpha_rule, per_image=alpha_mode == 'image')
         alpha = alpha.expand(z_lr.shape[0], 1, *z_lr.shape[-2:])
         inv = TimestepInverter.from_scheduler(self.scheduler).to(z_lr.device)
         t = inv(alpha)
         ehs = torch.zeros(z_lr.shape[0], 1, self.unet.config.cross_attention_dim, device=z_lr.device, dtype=z_lr.dtype)
         feats = []
-        hooks = [b.register_forward_hook(lambda m, i, o: feats.append(o)) for b in self.unet.up_blocks] if return_features else []
+        hooks = ([b.register_forward_hook(lambda m, i, o: feats.append(o)) for b in self.unet.up_blocks]
+                 if return_features else [])
         try: u = self.unet(z_lr, t.mean(dim=(1, 2, 3)), encoder_hidden_states=ehs).sample
         finally:
             for h in hooks: h.remove()
@@ -243,8 +248,9 @@ class SlimTeacherPipeline(DiffusionPipeline):
         check_choice(alpha_mode, 'alpha_mode', ('map', 'image'))
         check_choice(alpha_rule, 'alpha_rule', (*ALPHA_MODES, None))
         if (alpha_rule or self.config.alpha_mode) == 'predictor' and self.predictor is None:
-            raise RSWError("alpha_mode='predictor' but this teacher has no ᾱ* predictor: load the folder train_teacher wrote "
-                           "(it saves predictor/), or pass alpha_rule='variance'")
+            raise RSWError(
+                "alpha_mode='predictor' but this teacher has no ᾱ* predictor: load the folder train_teacher wrote "
+                "(it saves predictor/), or pass alpha_rule='variance'")
         check_tile(latent_tile, latent_overlap, 'latent_tile', self.unet_factor)
 
     def upsample(self, lr:torch.Tensor) -> tuple:
@@ -307,16 +313,18 @@ def add_lora(pipe:SlimTeacherPipeline, unet_rank:int=32, vae_rank:int=16) -> Sli
     from peft import LoraConfig
     pipe.unet.requires_grad_(False); pipe.vae.requires_grad_(False)
     pipe.unet.add_adapter(LoraConfig(r=unet_rank, lora_alpha=unet_rank, init_lora_weights='gaussian',
-                                     target_modules=['to_q', 'to_k', 'to_v', 'to_out.0', 'conv1', 'conv2', 'proj_in', 'proj_out']))
-    dec = [n for n, mod in pipe.vae.named_modules() if n.startswith('decoder.') and isinstance(mod, (nn.Conv2d, nn.Linear))]
+                                     target_modules=['to_q', 'to_k', 'to_v', 'to_out.0', 'conv1', 'conv2', 'proj_in',
+                                                     'proj_out']))
+    dec = [n for n,
+           mod in pipe.vae.named_modules() if n.startswith('decoder.') and isinstance(mod, (nn.Conv2d, nn.Linear))]
     pipe.vae.add_adapter(LoraConfig(r=vae_rank, lora_alpha=vae_rank, init_lora_weights='gaussian', target_modules=dec))
     return pipe
 
 def tiny_teacher(seed:int=0) -> SlimTeacherPipeline:
     "A teacher pipeline on the tiny UNet/VAE with random weights (code-path checks only)."
     torch.manual_seed(seed)
-    return SlimTeacherPipeline(build_unet('tiny', seed=seed), build_vae('tiny', seed=seed), build_scheduler('tiny', 'ddpm'),
-                               UncertaintyEstimator(hidden=16, n_blocks=1))
+    return SlimTeacherPipeline(build_unet('tiny', seed=seed), build_vae('tiny', seed=seed),
+                               build_scheduler('tiny', 'ddpm'), UncertaintyEstimator(hidden=16, n_blocks=1))
 
 # %% ../../nbs/86_slim.pipeline.ipynb #aa335783
 class SlimUpscaler:
@@ -330,20 +338,24 @@ def _load(cls, tiny, name, scale, device, checkpoint, call_kw, dtype=None, shipp
     if int(scale) != SCALE: raise RSWError(f"{name} supports only scale {SCALE}, got {scale}")
     device = get_device(device)
     pipe = load_pipeline(cls, checkpoint, tiny, name, 'e.g. from rsworkbench.slim.train', shipped)
-    return SlimUpscaler(pipe.to(device, get_dtype(device, dtype or 'auto')) if device.type != 'cpu' else pipe, **call_kw)
+    return SlimUpscaler(pipe.to(device, get_dtype(device, dtype or 'auto')) if device.type != 'cpu' else pipe,
+                        **call_kw)
 
 def sd21_student(seed:int=0) -> SlimDiffSRPipeline:
     "A student pipeline at SD 2.1 size (fused TAESD + pruned SD 2.1 UNet, 56.6M parameters) with RANDOM weights: for cost benchmarks only."
     from rsworkbench.models.backbones import unet_config, taesd_config
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return SlimDiffSRPipeline(SlimDiffSRNet(unet_config=unet_config('sd21-base'), taesd_config=taesd_config('taesd')))
+        return SlimDiffSRPipeline(
+            SlimDiffSRNet(unet_config=unet_config('sd21-base'), taesd_config=taesd_config('taesd')))
 
-SHIPPED_STUDENT = PKG_DIR/'assets'/'slim_student_x4' # the embedded default: a small student trained here from scratch (see its README.md)
+# the embedded default: a small student trained here from scratch (see its README.md)
+SHIPPED_STUDENT = PKG_DIR/'assets'/'slim_student_x4'
 
 def shipped_student() -> SlimDiffSRPipeline|None:
     "The embedded default student, or None where the package has none."
-    return SlimDiffSRPipeline.from_pretrained(str(SHIPPED_STUDENT)) if (SHIPPED_STUDENT/'model_index.json').exists() else None
+    return (SlimDiffSRPipeline.from_pretrained(str(SHIPPED_STUDENT)) if (SHIPPED_STUDENT/'model_index.json').exists()
+            else None)
 
 def load_slim_student(scale:int=4, device='cpu', checkpoint:str|Path|None=None,
                       variant:str|None=None, # a shipped variant ('bicubic', 'realworld'; `registry.VARIANTS`); None: bicubic
@@ -351,12 +363,14 @@ def load_slim_student(scale:int=4, device='cpu', checkpoint:str|Path|None=None,
                       dtype=None, # None/'auto' (fp16 on CUDA), 'fp32', 'fp16', 'bf16'
                       **call_kw) -> SlimUpscaler:
     "The `slim-student` method (SlimDiffSRPipeline): a checkpoint folder, else the shipped student."
-    if size not in (None, 'tiny', 'sd21-base'): raise RSWError(f"size must be None, 'tiny' or 'sd21-base', got {size!r}")
+    if size not in (None, 'tiny', 'sd21-base'):
+        raise RSWError(f"size must be None, 'tiny' or 'sd21-base', got {size!r}")
     shipped = shipped_variant(SHIPPED_STUDENT, variant, checkpoint, 'slim-student') if size is None else None
-    return _load(SlimDiffSRPipeline, sd21_student if size == 'sd21-base' else tiny_student, 'slim-student', scale, device,
-                 checkpoint, call_kw, dtype, shipped=shipped)
+    return _load(SlimDiffSRPipeline, sd21_student if size == 'sd21-base' else tiny_student, 'slim-student', scale,
+                 device, checkpoint, call_kw, dtype, shipped=shipped)
 
-SHIPPED_TEACHER = PKG_DIR/'assets'/'slim_teacher_x4' # the embedded default teacher (tiny UNet + x2 autoencoder, trained here; see its README.md)
+# the embedded default teacher (tiny UNet + x2 autoencoder, trained here; see its README.md)
+SHIPPED_TEACHER = PKG_DIR/'assets'/'slim_teacher_x4'
 
 def load_slim_teacher(scale:int=4, device='cpu', checkpoint:str|Path|None=None,
                       variant:str|None=None, # a shipped variant ('bicubic', 'realworld'); None: bicubic
@@ -369,7 +383,9 @@ def load_slim_teacher(scale:int=4, device='cpu', checkpoint:str|Path|None=None,
 
 register_method('slim-student', load_slim_student, scales=(SCALE,), demo=(SHIPPED_STUDENT/'model_index.json').exists(),
                 shipped=SHIPPED_STUDENT,
-                description='SlimDiffSR student: pruned one-pass diffusion SR; shipped x4 student trained here from scratch (checkpoint=DIR from SlimDiffSRPipeline.save_pretrained)')
+                description='SlimDiffSR student: pruned one-pass diffusion SR; shipped x4 student trained here from '
+                            'scratch (checkpoint=DIR from SlimDiffSRPipeline.save_pretrained)')
 register_method('slim-teacher', load_slim_teacher, scales=(SCALE,), demo=(SHIPPED_TEACHER/'model_index.json').exists(),
                 shipped=SHIPPED_TEACHER,
-                description='SlimDiffSR uncertainty-guided single-step teacher; shipped x4 teacher trained here from scratch (checkpoint=DIR from SlimTeacherPipeline.save_pretrained)')
+                description='SlimDiffSR uncertainty-guided single-step teacher; shipped x4 teacher trained here from '
+                            'scratch (checkpoint=DIR from SlimTeacherPipeline.save_pretrained)')

@@ -64,7 +64,8 @@ class DSC(nn.Module):
         self.h = nn.Conv2d(c, c, (1, 3), padding=(0, 1), groups=c, bias=False)
         self.v = nn.Conv2d(c, c, (3, 1), padding=(1, 0), groups=c, bias=False)
         self.mlp = nn.Sequential(nn.Linear(c, max(c // reduction, 1)), nn.ReLU(), nn.Linear(max(c // reduction, 1), 3))
-        self.proj = nn.Sequential(nn.Conv2d(c, max(c // bottleneck, 1), 1), nn.Conv2d(max(c // bottleneck, 1), out_channels, 1))
+        self.proj = nn.Sequential(nn.Conv2d(c, max(c // bottleneck, 1), 1),
+                                  nn.Conv2d(max(c // bottleneck, 1), out_channels, 1))
         self.in_channels, self.out_channels = in_channels, out_channels
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
@@ -81,7 +82,8 @@ class FSC(nn.Module):
         self.low = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
         self.high = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
         self.mlp = nn.Sequential(nn.Linear(c, hidden), nn.ReLU(), nn.Linear(hidden, 2))
-        self.proj = nn.Sequential(nn.Conv2d(c, max(c // bottleneck, 1), 1), nn.ReLU(), nn.Conv2d(max(c // bottleneck, 1), out_channels, 1))
+        self.proj = nn.Sequential(nn.Conv2d(c, max(c // bottleneck, 1), 1), nn.ReLU(),
+                                  nn.Conv2d(max(c // bottleneck, 1), out_channels, 1))
         self.in_channels, self.out_channels = in_channels, out_channels
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
@@ -141,7 +143,8 @@ class SlimUNet(ModelMixin, ConfigMixin):
             for k, v in own.items():   # student names are the source's with the levels re-indexed
                 sk = k
                 if k.startswith('up_blocks.'):
-                    i = int(k.split('.')[1]); sk = f"up_blocks.{i + len(unet.up_blocks) - len(m.up_blocks)}." + k.split('.', 2)[2]
+                    i = int(k.split('.')[1])
+                    sk = f"up_blocks.{i + len(unet.up_blocks) - len(m.up_blocks)}." + k.split('.', 2)[2]
                 if sk in src and src[sk].shape == v.shape: keep[k] = src[sk]
             m.load_state_dict(keep, strict=False)
             m._copied = sorted(keep)
@@ -151,7 +154,9 @@ class SlimUNet(ModelMixin, ConfigMixin):
                 return_features:bool=False # also return the output of every up level (for distillation)
                ):
         if sample.shape[-1] % self.factor or sample.shape[-2] % self.factor:
-            raise RSWError(f"SlimUNet input {tuple(sample.shape[-2:])} must be a multiple of {self.factor}; pad it (the pipelines do)")
+            raise RSWError(
+                f"SlimUNet input {tuple(sample.shape[-2:])} must be a multiple of {self.factor}; pad it (the pipelines "
+                "do)")
         x = self.conv_in(sample); skips = (x,)
         for blk in self.down_blocks:
             x, res = blk(hidden_states=x, temb=None); skips += res
@@ -188,7 +193,8 @@ def sd21_student_counts(**kw) -> dict:
     from rsworkbench.models.backbones import build_unet, count_params
     src = build_unet('sd21-base', device='meta')
     out = dict(sd21_unet=count_params(src) / 1e6)
-    for name, opts in dict(student={}, no_dsc=dict(use_dsc=False), no_fsc=dict(use_fsc=False), no_qgam=dict(use_qgam=False),
+    for name, opts in dict(student={}, no_dsc=dict(use_dsc=False), no_fsc=dict(use_fsc=False),
+                           no_qgam=dict(use_qgam=False),
                            no_replacement=dict(use_dsc=False, use_fsc=False, use_qgam=False)).items():
         out[name] = count_params(SlimUNet.from_unet(src, **{**kw, **opts})) / 1e6
     return out

@@ -21,16 +21,21 @@ def fuse_two_convs_to_one(a:nn.Conv2d, # first conv (c_in → m)
                          ) -> nn.Conv2d:
     "One conv equal to `b(a(x))` (stride 1, no groups/dilation); padding = a.padding + b.padding."
     for c in (a, b):
-        if c.stride != (1, 1) or c.groups != 1 or c.dilation != (1, 1) or c.padding_mode != 'zeros' or isinstance(c.padding, str):
+        if c.stride != (1,
+                        1) or c.groups != 1 or c.dilation != (1,
+                                                              1) or c.padding_mode != 'zeros' or isinstance(
+                                                                  c.padding, str):
             raise RSWError(f"fuse_two_convs_to_one needs stride 1, groups 1, dilation 1, numeric zero padding; got {c}")
     if a.out_channels != b.in_channels: raise RSWError(f"channel mismatch: {a.out_channels} → {b.in_channels}")
     ka, kb = a.weight, b.weight
     # full correlation: K[o,i] = sum_m conv_full(B[o,m], A[m,i]) computed as a conv of A (batch = c_in) with flipped B
-    w = F.conv2d(ka.permute(1, 0, 2, 3), kb.flip(-1, -2), padding=(kb.shape[-2] - 1, kb.shape[-1] - 1)).permute(1, 0, 2, 3)
+    w = F.conv2d(ka.permute(1, 0, 2, 3), kb.flip(-1, -2),
+                 padding=(kb.shape[-2] - 1, kb.shape[-1] - 1)).permute(1, 0, 2, 3)
     bias = (b.bias if b.bias is not None else torch.zeros(b.out_channels, dtype=kb.dtype, device=kb.device))
     if a.bias is not None: bias = bias + (kb.sum(dim=(2, 3)) @ a.bias)
     pad = (a.padding[0] + b.padding[0], a.padding[1] + b.padding[1])
-    f = nn.Conv2d(a.in_channels, b.out_channels, tuple(w.shape[-2:]), padding=pad, bias=True).to(device=kb.device, dtype=kb.dtype)
+    f = nn.Conv2d(a.in_channels, b.out_channels, tuple(w.shape[-2:]), padding=pad,
+                  bias=True).to(device=kb.device, dtype=kb.dtype)
     with torch.no_grad(): f.weight.copy_(w); f.bias.copy_(bias)
     return f
 
@@ -46,16 +51,18 @@ class SlimDiffSRNet(ModelMixin, ConfigMixin):
                  qgam_queries:int=32, qgam_dim:int=64,
                  residual:bool=False): # output = input + decoder output (a bicubic-anchored student for training from scratch; paper: False)
         super().__init__()
-        tcfg = {k: v for k, v in dict(taesd_config).items() if not k.startswith('_') and k != 'block_out_channels'}  # derived by AutoencoderTiny itself
+        # derived by AutoencoderTiny itself
+        tcfg = {k: v for k, v in dict(taesd_config).items() if not k.startswith('_') and k != 'block_out_channels'}
         tae = AutoencoderTiny.from_config(tcfg)
-        self.unet = SlimUNet(unet_config=dict(unet_config), n_keep=n_keep, use_qgam=use_qgam, use_fsc=use_fsc, use_dsc=use_dsc,
-                             qgam_queries=qgam_queries, qgam_dim=qgam_dim)
+        self.unet = SlimUNet(unet_config=dict(unet_config), n_keep=n_keep, use_qgam=use_qgam, use_fsc=use_fsc,
+                             use_dsc=use_dsc, qgam_queries=qgam_queries, qgam_dim=qgam_dim)
         enc, dec = list(tae.encoder.layers), list(tae.decoder.layers)
         self.encoder, self.decoder = nn.Sequential(*enc[:-1]), nn.Sequential(*dec[1:])
         c0, ce, cd = self.unet.conv_in.out_channels, enc[-1].in_channels, dec[0].out_channels
         if fused:
             p = fuse_kernel // 2
-            self.fuse_in, self.fuse_out = nn.Conv2d(ce, c0, fuse_kernel, padding=p), nn.Conv2d(c0, cd, fuse_kernel, padding=p)
+            self.fuse_in, self.fuse_out = (nn.Conv2d(ce, c0, fuse_kernel, padding=p),
+                                           nn.Conv2d(c0, cd, fuse_kernel, padding=p))
             self.unet.conv_in, self.unet.conv_out = nn.Identity(), nn.Identity()
         else: self.fuse_in, self.fuse_out = enc[-1], dec[0]
         self.factor = 2 ** (len(tcfg['encoder_block_out_channels']) - 1) * self.unet.factor
@@ -71,7 +78,8 @@ class SlimDiffSRNet(ModelMixin, ConfigMixin):
         if fused: st.conv_in, st.conv_out = nn.Identity(), nn.Identity()
         m.unet.load_state_dict(st.state_dict())
         enc, dec = list(taesd.encoder.layers), list(taesd.decoder.layers)
-        m.encoder.load_state_dict(nn.Sequential(*enc[:-1]).state_dict()); m.decoder.load_state_dict(nn.Sequential(*dec[1:]).state_dict())
+        m.encoder.load_state_dict(nn.Sequential(*enc[:-1]).state_dict())
+        m.decoder.load_state_dict(nn.Sequential(*dec[1:]).state_dict())
         if fused and m.config.fuse_kernel == 5:
             m.fuse_in.load_state_dict(fuse_two_convs_to_one(enc[-1], ci).state_dict())
             m.fuse_out.load_state_dict(fuse_two_convs_to_one(co, dec[0]).state_dict())
@@ -84,7 +92,8 @@ class SlimDiffSRNet(ModelMixin, ConfigMixin):
     def forward(self, x:torch.Tensor, # (b, 3, H, W) in [-1, 1], H, W multiples of `factor`
                 return_features:bool=False):
         if x.shape[-1] % self.factor or x.shape[-2] % self.factor:
-            raise RSWError(f"input {tuple(x.shape[-2:])} must be a multiple of {self.factor}; pad it (SlimDiffSRPipeline does)")
+            raise RSWError(
+                f"input {tuple(x.shape[-2:])} must be a multiple of {self.factor}; pad it (SlimDiffSRPipeline does)")
         h, feats = self.unet(self.encode(x), return_features=True)
         y = self._decode(h)
         y = x + 2 * y if self.config.residual else y.mul(2).sub(1)
@@ -95,7 +104,8 @@ class SlimDiffSRNet(ModelMixin, ConfigMixin):
         return self.fuse_in(self.encoder(x.add(1).div(2)))
 
     def _decode(self, h):
-        if not self.config.fused: h = torch.tanh(h / 3) * 3   # TAESD's latent clamp (the fused path has no 4-channel latent)
+        # TAESD's latent clamp (the fused path has no 4-channel latent)
+        if not self.config.fused: h = torch.tanh(h / 3) * 3
         return self.decoder(self.fuse_out(h))
 
     def decode(self, h:torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,8 @@ __all__ = ['UNET_LORA_TARGETS', 'VAE_LORA_TARGETS', 'ALPHA_MODES', 'PREDICTION_T
 # %% ../../nbs/84a_slim.teacher.ipynb #d61654b2
 UNET_LORA_TARGETS = ('to_q', 'to_k', 'to_v', 'to_out.0', 'proj_in', 'proj_out', 'ff.net.0.proj', 'ff.net.2',
                      'conv1', 'conv2', 'conv_shortcut', 'conv', 'conv_in', 'conv_out')
-VAE_LORA_TARGETS = ('conv1', 'conv2', 'conv_shortcut', 'conv', 'conv_in', 'conv_out', 'to_q', 'to_k', 'to_v', 'to_out.0')
+VAE_LORA_TARGETS = ('conv1', 'conv2', 'conv_shortcut', 'conv', 'conv_in', 'conv_out', 'to_q', 'to_k', 'to_v',
+                    'to_out.0')
 
 def add_lora(model:nn.Module, # module to adapt in place (a UNet, a VAE decoder)
              rank:int, # LoRA rank r
@@ -125,10 +126,12 @@ class SlimTeacher(nn.Module):
                  feature_levels:int=2): # last UNet up levels returned as distillation features
         super().__init__()
         if alpha_mode not in ALPHA_MODES: raise RSWError(f"alpha_mode must be one of {ALPHA_MODES}, got {alpha_mode!r}")
-        if prediction_type not in PREDICTION_TYPES: raise RSWError(f"prediction_type {prediction_type!r} not supported; use one of {PREDICTION_TYPES}")
+        if prediction_type not in PREDICTION_TYPES:
+            raise RSWError(f"prediction_type {prediction_type!r} not supported; use one of {PREDICTION_TYPES}")
         self.unet, self.vae, self.estimator, self.predictor, self.prompt = unet, vae, estimator, predictor, prompt
         self.inverter = TimestepInverter(alphas_cumprod)
-        self.prediction_type, self.alpha_mode, self.fixed_timestep, self.per_image = prediction_type, alpha_mode, fixed_timestep, per_image
+        self.prediction_type, self.alpha_mode, self.fixed_timestep, self.per_image = (
+            prediction_type, alpha_mode, fixed_timestep, per_image)
         self.feature_levels = feature_levels
 
     def alpha_map(self, z_lr, z_gt=None):
@@ -137,7 +140,8 @@ class SlimTeacher(nn.Module):
         z_mean, s = z_mean.float(), s.float()
         var = s.exp()
         if self.alpha_mode == 'fixed':
-            a = self.inverter.alpha(torch.full((z_lr.shape[0], 1, 1, 1), float(self.fixed_timestep), device=z_lr.device))
+            a = self.inverter.alpha(
+                torch.full((z_lr.shape[0], 1, 1, 1), float(self.fixed_timestep), device=z_lr.device))
         elif self.alpha_mode == 'variance': a = alpha_from_variance(var, reduce='mean' if self.per_image else None)
         else:
             ref = z_mean if z_gt is None else z_gt.float()
@@ -155,9 +159,11 @@ class SlimTeacher(nn.Module):
         t_emb = t.flatten(1).mean(1)
         feats, hooks = [], []
         if return_features:
-            hooks = [b.register_forward_hook(lambda m, i, o: feats.append(o)) for b in self.unet.up_blocks[-self.feature_levels:]]
+            hooks = [b.register_forward_hook(lambda m, i, o: feats.append(o)) for b
+                     in self.unet.up_blocks[-self.feature_levels:]]
         try:
-            u = self.unet(z_lr, t_emb.to(z_lr.dtype), encoder_hidden_states=self.prompt(z_lr.shape[0]).to(z_lr)).sample.float()
+            u = self.unet(z_lr, t_emb.to(z_lr.dtype),
+                          encoder_hidden_states=self.prompt(z_lr.shape[0]).to(z_lr)).sample.float()
         finally:
             for h in hooks: h.remove()
         zl = z_lr.float()
@@ -179,14 +185,17 @@ def tiny_teacher_parts(seed:int=0, # seed of the random init
         pred = AlphaPredictor(latent_channels=4, var_channels=4, hidden=8)
         prompt = PromptEmbedding(4, unet.config.cross_attention_dim)
     if lora: add_lora(unet, 32, UNET_LORA_TARGETS); add_lora(vae.decoder, 16, VAE_LORA_TARGETS)
-    return dict(unet=unet, vae=vae, scheduler=build_scheduler('tiny', 'ddpm'), estimator=est, predictor=pred, prompt=prompt)
+    return dict(unet=unet, vae=vae, scheduler=build_scheduler('tiny', 'ddpm'), estimator=est, predictor=pred,
+                prompt=prompt)
 
 # %% ../../nbs/84a_slim.teacher.ipynb #d06593f8
 def gradient_l1(x:torch.Tensor, y:torch.Tensor, scales:int=3) -> torch.Tensor:
     "Weight-free perceptual stand-in: mean L1 of Sobel gradient magnitudes at `scales` dyadic scales."
     k = torch.tensor([[1., 0., -1.], [2., 0., -2.], [1., 0., -1.]], device=x.device, dtype=x.dtype)
     kk = torch.stack([k, k.T])[:, None].repeat(x.shape[1], 1, 1, 1)
-    def g(t): d = F.conv2d(F.pad(t, (1, 1, 1, 1), mode='replicate'), kk, groups=t.shape[1]); return (d.pow(2).sum(1) + 1e-6).sqrt()
+    def g(t):
+        d = F.conv2d(F.pad(t, (1, 1, 1, 1), mode='replicate'), kk, groups=t.shape[1])
+        return (d.pow(2).sum(1) + 1e-6).sqrt()
     loss = 0.
     for i in range(scales):
         loss = loss + (g(x) - g(y)).abs().mean()
@@ -206,8 +215,9 @@ def perceptual_loss(weight:float, # λ_LPIPS; 0 → None (the term is off)
         fn = lambda sr, hr: net(((sr + 1) / 2).clamp(0, 1), ((hr + 1) / 2).clamp(0, 1)).mean()
         fn.kind = 'lpips-alex'; return fn
     if not stand_in:
-        raise RSWError(f"lambda_lpips={weight} but LPIPS cannot run here: {why}. Put the weights there, set lambda_lpips=0, "
-                       f"or pass lpips_stand_in=True for the weight-free gradient-L1 stand-in (not LPIPS)")
+        raise RSWError(
+            f"lambda_lpips={weight} but LPIPS cannot run here: {why}. Put the weights there, set lambda_lpips=0, "
+            f"or pass lpips_stand_in=True for the weight-free gradient-L1 stand-in (not LPIPS)")
     warnings.warn(f"LPIPS weights missing ({why}); using the weight-free gradient-L1 stand-in, NOT LPIPS", stacklevel=2)
     fn = lambda sr, hr: gradient_l1(sr, hr); fn.kind = 'gradient-l1-stand-in'
     return fn
@@ -236,14 +246,18 @@ class DinoDiscriminator(nn.Module):
         if checkpoint is not None:
             from rsworkbench.core import load_state_dict
             sd = load_state_dict(checkpoint); miss = self.vit.load_state_dict(sd, strict=False)
-            if len(miss.missing_keys) > 4: raise RSWError(f"{checkpoint} does not look like DINO {model} weights (missing {miss.missing_keys[:3]})")
+            if len(miss.missing_keys) > 4:
+                raise RSWError(
+                    f"{checkpoint} does not look like DINO {model} weights (missing {miss.missing_keys[:3]})")
         self.vit.requires_grad_(False); self.levels = levels
         d = self.vit.embed_dim
-        self.heads = nn.ModuleList(nn.Sequential(nn.Conv2d(d, 64, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 1, 1)) for _ in levels)
+        self.heads = nn.ModuleList(nn.Sequential(nn.Conv2d(d, 64, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 1, 1)) for _
+                                   in levels)
 
     def forward(self, x):
         x = F.interpolate((x + 1) / 2, size=224, mode='bilinear', align_corners=False)
-        x = (x - x.new_tensor([0.485, 0.456, 0.406])[:, None, None]) / x.new_tensor([0.229, 0.224, 0.225])[:, None, None]
+        x = ((x - x.new_tensor([0.485, 0.456, 0.406])[:, None, None])
+             / x.new_tensor([0.229, 0.224, 0.225])[:, None, None])
         toks = self.vit.forward_intermediates(x, indices=list(self.levels), intermediates_only=True)
         return torch.cat([h(t).flatten(1) for h, t in zip(self.heads, toks)], 1)
 
@@ -257,11 +271,18 @@ def find_dino_weights(root=None) -> Path|None:
 def build_discriminator(kind:str='auto', # 'auto' (DINO if local weights exist, else conv), 'dino' or 'conv'
                         weights_root=None, **conv_kw):
     "The GAN discriminator; `.kind` says which was built."
-    if kind not in ('auto', 'dino', 'conv'): raise RSWError(f"discriminator kind must be 'auto', 'dino' or 'conv', got {kind!r}")
+    if kind not in ('auto', 'dino', 'conv'):
+        raise RSWError(f"discriminator kind must be 'auto', 'dino' or 'conv', got {kind!r}")
     ck = find_dino_weights(weights_root) if kind != 'conv' else None
     if ck is not None: return DinoDiscriminator(ck)
-    if kind == 'dino': raise RSWError(f"no DINO weights found: put dino_vits16.pth in {Path(weights_root or weights_dir())/'dino'} or use kind='conv'")
-    if kind == 'auto': warnings.warn("no local DINO weights: the teacher's discriminator is a plain conv PatchGAN (not DINO-initialised as in the paper)", stacklevel=2)
+    if kind == 'dino':
+        raise RSWError(
+            f"no DINO weights found: put dino_vits16.pth in {Path(weights_root or weights_dir())/'dino'} or use "
+            "kind='conv'")
+    if kind == 'auto':
+        warnings.warn(
+            "no local DINO weights: the teacher's discriminator is a plain conv PatchGAN (not DINO-initialised as in "
+            "the paper)", stacklevel=2)
     return ConvDiscriminator(**conv_kw)
 
 def gan_losses(disc:nn.Module, fake:torch.Tensor, real:torch.Tensor|None=None) -> dict:
@@ -289,7 +310,8 @@ def teacher_loss(out:TeacherOutput, # teacher result
 def teacher_parameters(teacher:SlimTeacher) -> list:
     "Trainable generator parameters: LoRA layers (UNet, VAE decoder; a UNet without LoRA is trained in full) and, in 'predictor' mode, the ᾱ* predictor."
     ps = [p for m in (teacher.unet, teacher.vae) for n, p in m.named_parameters() if 'lora_' in n]
-    if not lora_layers(teacher.unet): ps += list(teacher.unet.parameters())   # no LoRA on the UNet: full training (from-scratch tiny teachers)
+    # no LoRA on the UNet: full training (from-scratch tiny teachers)
+    if not lora_layers(teacher.unet): ps += list(teacher.unet.parameters())
     if teacher.alpha_mode == 'predictor': ps += list(teacher.predictor.parameters())
     for p in ps: p.requires_grad_(True)
     return ps

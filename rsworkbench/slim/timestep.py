@@ -59,7 +59,9 @@ class TimestepInverter(nn.Module):
         super().__init__()
         ac = torch.as_tensor(alphas_cumprod, dtype=torch.float64).flatten()
         if ac.numel() < 2 or not bool((ac[1:] < ac[:-1]).all()):
-            raise RSWError("alphas_cumprod must be a strictly decreasing 1-D table of at least 2 entries (a diffusers scheduler's)")
+            raise RSWError(
+                "alphas_cumprod must be a strictly decreasing 1-D table of at least 2 entries (a diffusers "
+                "scheduler's)")
         self.register_buffer('a_asc', ac.flip(0), persistent=False)
         self.register_buffer('t_asc', torch.arange(len(ac) - 1, -1, -1, dtype=torch.float64), persistent=False)
 

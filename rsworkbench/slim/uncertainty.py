@@ -21,8 +21,10 @@ def jeffreys_loss(z_gt:torch.Tensor, # (b, c, h, w) target (HR) latent
                   s:torch.Tensor # (b, c, h, w) element-wise or (b, 1, h, w) per-position log-variance ln z_var
                  ) -> torch.Tensor:
     "Uncertainty loss (1/2N) Σ_i [exp(-s_i)·‖z_gt_i − z_mean_i‖² + 3 s_i] (SlimDiffSR Eq. 5)."
-    if z_gt.shape != z_mean.shape: raise RSWError(f"z_gt {tuple(z_gt.shape)} and z_mean {tuple(z_mean.shape)} must have the same shape")
-    if s.dim() != z_gt.dim() or s.shape[1] not in (1, z_gt.shape[1]) or s.shape[2:] != z_gt.shape[2:] or s.shape[0] != z_gt.shape[0]:
+    if z_gt.shape != z_mean.shape:
+        raise RSWError(f"z_gt {tuple(z_gt.shape)} and z_mean {tuple(z_mean.shape)} must have the same shape")
+    if s.dim() != z_gt.dim() or s.shape[1] not in (1,
+                                                   z_gt.shape[1]) or s.shape[2:] != z_gt.shape[2:] or s.shape[0] != z_gt.shape[0]:
         raise RSWError(f"log-variance s {tuple(s.shape)} must be element-wise {tuple(z_gt.shape)} or one channel "
                        f"{(z_gt.shape[0], 1, *z_gt.shape[2:])}")
     se = (z_gt - z_mean).pow(2)
@@ -71,7 +73,8 @@ def uncertainty_step(model:UncertaintyEstimator, # the estimator
     "One optimisation step of the Jeffreys-prior loss; returns the loss."
     model.train()
     mean, s = model(z_lr)
-    if mean.shape != z_gt.shape: raise RSWError(f"z_gt {tuple(z_gt.shape)} must match the predicted mean {tuple(mean.shape)}; "
+    if mean.shape != z_gt.shape:
+        raise RSWError(f"z_gt {tuple(z_gt.shape)} must match the predicted mean {tuple(mean.shape)}; "
                                                  f"encode the HR image to the LR latent's grid")
     loss = jeffreys_loss(z_gt, mean, s)
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()

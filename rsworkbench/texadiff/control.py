@@ -52,16 +52,19 @@ class MiniControlNet(ModelMixin, ConfigMixin):
         self.latent_embedding = _embed((latent_channels, *latent_embed), 1, g)
         self.time_proj = Timesteps(time_proj_dim, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embed = TimestepEmbedding(time_proj_dim, time_embed_dim)
-        def level(ws, cin): return nn.ModuleList([ResnetBlock2D(in_channels=a, out_channels=b, temb_channels=time_embed_dim,
-                                                                groups=min(g, a), groups_out=min(g, b)) for a, b in zip((cin, *ws), ws)])
+        def level(ws, cin):
+            return nn.ModuleList([ResnetBlock2D(in_channels=a, out_channels=b, temb_channels=time_embed_dim,
+                                                                groups=min(g, a), groups_out=min(g, b)) for a,
+                                                                b in zip((cin, *ws), ws)])
         self.image_levels, self.mask_levels = level(image_blocks, lr_embed[-1]), level(cond_blocks, mask_embed[-1])
         self.latent_levels = level(cond_blocks, latent_embed[-1])
         ci, cc = image_blocks[-1], cond_blocks[-1]
         self.sft_compress = nn.Conv2d(ci + cc, ci, 1)
         self.sft_shared = nn.Sequential(nn.Conv2d(cc, sft_hidden, 3, 1, 1), nn.ReLU())
         self.sft_gamma, self.sft_beta = nn.Conv2d(sft_hidden, ci, 3, 1, 1), nn.Conv2d(sft_hidden, ci, 3, 1, 1)
-        self.mid = nn.ModuleList([ResnetBlock2D(in_channels=ci, out_channels=ci, temb_channels=time_embed_dim, groups=min(g, ci))
-                                  for _ in range(mid_blocks)])
+        self.mid = nn.ModuleList(
+            [ResnetBlock2D(in_channels=ci, out_channels=ci, temb_channels=time_embed_dim, groups=min(g, ci))
+             for _ in range(mid_blocks)])
         self.conv_out = nn.Conv2d(ci, out_channels, 3, 1, 1)
         self.zero_out = nn.Conv2d(out_channels, out_channels, 1)
         nn.init.zeros_(self.zero_out.weight); nn.init.zeros_(self.zero_out.bias)
@@ -70,14 +73,17 @@ class MiniControlNet(ModelMixin, ConfigMixin):
         "LR (b, 3, 2h, 2w) in [-1, 1] (lr_stride=2; (b, 3, h/2, w/2) with lr_up=2), mask (b, 1, h, w), noisy latent (b, 4, h, w), timestep → control (b, out, h, w)."
         b, _, h, w = latent.shape
         if mask.shape[0] != b or tuple(mask.shape[-2:]) != (h, w):
-            raise RSWError(f"mask {tuple(mask.shape)} must be on the latent grid {(b, 1, h, w)}: pool the HR-size mask with pool_to_latent")
+            raise RSWError(
+                f"mask {tuple(mask.shape)} must be on the latent grid {(b, 1, h, w)}: pool the HR-size mask with "
+                "pool_to_latent")
         up, st = self.config.lr_up, self.config.lr_stride
         x = lr.to(latent.dtype)
         x = self.lr_embedding(F.interpolate(x, scale_factor=up, mode='bilinear', align_corners=False) if up > 1 else x)
         if tuple(x.shape[-2:]) != (h, w):
-            raise RSWError(f"LR {tuple(lr.shape[-2:])} embeds to {tuple(x.shape[-2:])} but the latent grid is {(h, w)}: "
-                           f"MiniControlNet expects the LR at {st}/{up} x the latent size (x4 SR: a /8 VAE with lr_stride=2, "
-                           f"a /2 VAE with lr_up=2; texadiff.pipeline.lr_geometry); check the scale")
+            raise RSWError(
+                f"LR {tuple(lr.shape[-2:])} embeds to {tuple(x.shape[-2:])} but the latent grid is {(h, w)}: "
+                f"MiniControlNet expects the LR at {st}/{up} x the latent size (x4 SR: a /8 VAE with lr_stride=2, "
+                f"a /2 VAE with lr_up=2; texadiff.pipeline.lr_geometry); check the scale")
         t = torch.as_tensor(timestep, device=latent.device)
         t = (t.expand(b) if t.ndim == 0 or t.numel() == 1 else t).reshape(-1).to(latent.device)
         temb = self.time_embed(self.time_proj(t).to(latent.dtype))
@@ -153,13 +159,15 @@ class ControlHandle:
         t = c['timestep'] if c['timestep'] is not None else self._in['timestep']
         lr, mask, b = c['lr'], c['mask'], feat.shape[0]
         if lat.shape[0] != lr.shape[0]:
-            if lat.shape[0] % lr.shape[0]: raise RSWError(f"latent batch {lat.shape[0]} is not a multiple of the condition batch {lr.shape[0]}")
+            if lat.shape[0] % lr.shape[0]:
+                raise RSWError(f"latent batch {lat.shape[0]} is not a multiple of the condition batch {lr.shape[0]}")
             lat = lat[:lr.shape[0]]
         t = torch.as_tensor(t, device=feat.device)
         if t.ndim and t.numel() > lr.shape[0]: t = t[:lr.shape[0]]
         ctl = self.control(lr.to(feat.device), mask.to(feat.device), lat.to(feat.device, self.control.dtype), t)
         if b != ctl.shape[0]:
-            if b % ctl.shape[0]: raise RSWError(f"UNet batch {b} is not a multiple of the condition batch {ctl.shape[0]}")
+            if b % ctl.shape[0]:
+                raise RSWError(f"UNet batch {b} is not a multiple of the condition batch {ctl.shape[0]}")
             ctl = ctl.repeat(b // ctl.shape[0], 1, 1, 1)
         ctl = F.adaptive_avg_pool2d(ctl.to(feat.dtype), feat.shape[-2:])
         self.last_control = ctl = cross_normalize(ctl, feat, self.shift_mean) * self.controlnet_scale

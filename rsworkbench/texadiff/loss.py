@@ -18,9 +18,11 @@ def tadl_loss(eps:torch.Tensor, # (b, c, h, w) true noise (or the scheduler's ta
               alpha:float=1.0 # extra weight on texture-rich positions (paper: 1)
              ) -> torch.Tensor:
     "Texture-aware diffusion loss: mean((1 + alpha * M_b) * (eps - eps_pred)^2)."
-    if eps.shape != eps_pred.shape: raise RSWError(f"eps {tuple(eps.shape)} and eps_pred {tuple(eps_pred.shape)} differ in shape")
+    if eps.shape != eps_pred.shape:
+        raise RSWError(f"eps {tuple(eps.shape)} and eps_pred {tuple(eps_pred.shape)} differ in shape")
     m = mask_latent
-    if m.ndim != 4 or m.shape[0] != eps.shape[0] or m.shape[1] not in (1, eps.shape[1]) or m.shape[-2:] != eps.shape[-2:]:
+    if m.ndim != 4 or m.shape[0] != eps.shape[0] or m.shape[1] not in (
+        1, eps.shape[1]) or m.shape[-2:] != eps.shape[-2:]:
         raise RSWError(f"mask_latent {tuple(m.shape)} does not match the latent {tuple(eps.shape)}: it must be "
                        f"(b, 1, h, w) on the latent grid; pool the HR-size mask with texadiff.rtdm.pool_to_latent")
     if not torch.all((m == 0) | (m == 1)):

@@ -54,7 +54,8 @@ class PromptEmbeds(ModelMixin, ConfigMixin):
     @classmethod
     def from_tensors(cls, hidden, pooled=None, neg_hidden=None, neg_pooled=None, **meta):
         "From text-encoder outputs (1, L, D) and (1, P); negatives default to zeros (SDXL's zero negative prompt); `meta`: source, prompt texts."
-        m = cls(hidden.shape[1], hidden.shape[2], 0 if pooled is None else pooled.shape[-1], **{'source': 'text-encoder', **meta})
+        m = cls(hidden.shape[1], hidden.shape[2], 0 if pooled is None else pooled.shape[-1],
+                **{'source': 'text-encoder', **meta})
         for n, v in dict(hidden=hidden, pooled=pooled, neg_hidden=neg_hidden, neg_pooled=neg_pooled).items():
             if v is not None: getattr(m, n).data.copy_(v.reshape(getattr(m, n).shape))
         return m
@@ -73,7 +74,8 @@ def prompt_for(unet, # the UNet the embeddings feed
                seq_len:int=77, init_std:float=0.0) -> PromptEmbeds:
     "A `PromptEmbeds` with the widths `unet` expects (SDXL: pooled = projection input - 6 time ids)."
     c = unet.config
-    pooled = c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim if c.addition_embed_type == 'text_time' else 0
+    pooled = (c.projection_class_embeddings_input_dim - 6 * c.addition_time_embed_dim if c.addition_embed_type
+              == 'text_time' else 0)
     return PromptEmbeds(seq_len, c.cross_attention_dim, pooled, init_std)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #b2155896
@@ -88,8 +90,10 @@ def encode_prompt(text_encoders, # a `models.backbones.TextEncoders` (real or `t
     "Prompt and negative-prompt embeddings from the text encoders, shaped for `unet`."
     c, want = unet.config, prompt_for(unet, 1).config
     if text_encoders.cross_attention_dim != c.cross_attention_dim or (text_encoders.pooled_dim or 0) != want.pooled_dim:
-        raise RSWError(f"text encoders give width {text_encoders.cross_attention_dim} (pooled {text_encoders.pooled_dim}) but the UNet "
-                       f"takes {c.cross_attention_dim} (pooled {want.pooled_dim or None}): use the backbone's own text encoders")
+        raise RSWError(
+            f"text encoders give width {text_encoders.cross_attention_dim} (pooled {text_encoders.pooled_dim}) but the "
+            "UNet "
+            f"takes {c.cross_attention_dim} (pooled {want.pooled_dim or None}): use the backbone's own text encoders")
     h, p = text_encoders.encode([prompt, negative_prompt])
     h, p = h.float().cpu(), None if p is None else p.float().cpu()
     return PromptEmbeds.from_tensors(h[:1], None if p is None else p[:1], h[1:], None if p is None else p[1:],
@@ -140,16 +144,23 @@ class TexADiffPipeline(DiffusionPipeline):
                  latent_residual:bool=False, # diffuse z(HR) - z(PSR) and add the PSR back (a departure for from-scratch models; paper: False)
                  residual_decode:str='pixel'): # with latent_residual: 'pixel' (PSR + decoded difference) or 'latent' (decode PSR latent + residual)
         super().__init__()
-        self.register_modules(unet=unet, vae=vae, scheduler=scheduler, control=control, predictor=predictor, prompt=prompt, psr_net=psr_net)
-        self.register_to_config(psr_method=psr_method, placement=placement, controlnet_scale=controlnet_scale, tau=tau, rtdm_condition=rtdm_condition,
-                                default_steps=default_steps, latent_residual=latent_residual, residual_decode=residual_decode)
-        if residual_decode not in RESIDUAL_DECODES: raise RSWError(f"residual_decode must be one of {RESIDUAL_DECODES}, got {residual_decode!r}")
+        self.register_modules(unet=unet, vae=vae, scheduler=scheduler, control=control, predictor=predictor,
+                              prompt=prompt, psr_net=psr_net)
+        self.register_to_config(psr_method=psr_method, placement=placement, controlnet_scale=controlnet_scale, tau=tau,
+                                rtdm_condition=rtdm_condition,
+                                default_steps=default_steps, latent_residual=latent_residual,
+                                residual_decode=residual_decode)
+        if residual_decode not in RESIDUAL_DECODES:
+            raise RSWError(f"residual_decode must be one of {RESIDUAL_DECODES}, got {residual_decode!r}")
         f, st, up = vae_factor(vae), control.config.lr_stride, getattr(control.config, 'lr_up', 1)
         if f * up != SCALE * st:
-            raise RSWError(f"scale mismatch: VAE factor {f} x control lr_up {up} / lr_stride {st} = x{f * up / st:g}, but TexADiff is x{SCALE}; "
-                           f"build the control with lr_geometry({f}) = {lr_geometry(f)}")
+            raise RSWError(
+                f"scale mismatch: VAE factor {f} x control lr_up {up} / lr_stride {st} = x{f * up / st:g}, but "
+                f"TexADiff is x{SCALE}; "
+                f"build the control with lr_geometry({f}) = {lr_geometry(f)}")
         old = getattr(unet, '_rsw_control', None)
-        if old is not None: old.remove()                    # one control per UNet, also when a pipeline is rebuilt around it
+        # one control per UNet, also when a pipeline is rebuilt around it
+        if old is not None: old.remove()
         self.handle = unet._rsw_control = attach_control(unet, control, placement, controlnet_scale)
         self._psr_up = None
 
@@ -159,7 +170,9 @@ class TexADiffPipeline(DiffusionPipeline):
 
     def set_psr(self, upscaler):
         "Use any registered-protocol `Upscaler` (x4) as the PSR stage."
-        if int(getattr(upscaler, 'scale', 0)) != SCALE: raise RSWError(f"scale mismatch: the PSR upscaler is x{getattr(upscaler, 'scale', '?')}, TexADiff needs x{SCALE}")
+        if int(getattr(upscaler, 'scale', 0)) != SCALE:
+            raise RSWError(
+                f"scale mismatch: the PSR upscaler is x{getattr(upscaler, 'scale', '?')}, TexADiff needs x{SCALE}")
         self._psr_up = upscaler
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #78d9ed33
@@ -170,8 +183,10 @@ def check_lr(self:TexADiffPipeline, lr:torch.Tensor):
     check_image(lr, 'lr')
     h, w, m = *lr.shape[-2:], max(1, self.vae_scale_factor // SCALE)
     if h % m or w % m or h < m or w < m:
-        raise RSWError(f"LR {h}x{w} is not x{SCALE}-compatible: its x{SCALE} output {SCALE*h}x{SCALE*w} must be divisible by the VAE factor "
-                       f"{self.vae_scale_factor}, i.e. LR sides must be multiples of {m}; crop or pad the LR")
+        raise RSWError(
+            f"LR {h}x{w} is not x{SCALE}-compatible: its x{SCALE} output {SCALE*h}x{SCALE*w} must be divisible by the "
+            "VAE factor "
+            f"{self.vae_scale_factor}, i.e. LR sides must be multiples of {m}; crop or pad the LR")
 
 @patch
 def check_psr(self:TexADiffPipeline, psr, # None, a (b, 3, 4h, 4w) tensor in [-1, 1], or an x4 `Upscaler`
@@ -180,7 +195,9 @@ def check_psr(self:TexADiffPipeline, psr, # None, a (b, 3, 4h, 4w) tensor in [-1
     b, _, h, w = lr.shape
     if isinstance(psr, torch.Tensor):
         if tuple(psr.shape) != (b, 3, SCALE * h, SCALE * w):
-            raise RSWError(f"scale mismatch: PSR {tuple(psr.shape)} must be (b, 3, {SCALE}h, {SCALE}w) = {(b, 3, SCALE*h, SCALE*w)} for LR {tuple(lr.shape)}")
+            raise RSWError(
+                f"scale mismatch: PSR {tuple(psr.shape)} must be (b, 3, {SCALE}h, {SCALE}w) = "
+                f"{(b, 3, SCALE*h, SCALE*w)} for LR {tuple(lr.shape)}")
         check_image(psr, 'psr')
     elif psr is not None:
         if not callable(getattr(psr, 'upscale', None)):
@@ -199,12 +216,14 @@ def run_psr(self:TexADiffPipeline, lr:torch.Tensor, psr=None) -> torch.Tensor:
     if isinstance(psr, torch.Tensor): return psr.to(lr)
     if psr is not None: self.set_psr(psr)
     if self.psr_net is not None:
-        if int(getattr(self.psr_net.config, 'scale', SCALE)) != SCALE: raise RSWError(f"scale mismatch: psr_net is x{self.psr_net.config.scale}, TexADiff needs x{SCALE}")
+        if int(getattr(self.psr_net.config, 'scale', SCALE)) != SCALE:
+            raise RSWError(f"scale mismatch: psr_net is x{self.psr_net.config.scale}, TexADiff needs x{SCALE}")
         p = next(self.psr_net.parameters())
         return (self.psr_net(from_pm1(lr).to(p)).float().clamp(0, 1) * 2 - 1).to(lr)
     if self._psr_up is None: self.set_psr(get_method(self.config.psr_method, SCALE, device=lr.device))
     out = self._psr_up.upscale(lr)
-    if tuple(out.shape[-2:]) != (SCALE * h, SCALE * w): raise RSWError(f"scale mismatch: the PSR stage returned {tuple(out.shape[-2:])} for LR {(h, w)}")
+    if tuple(out.shape[-2:]) != (SCALE * h, SCALE * w):
+        raise RSWError(f"scale mismatch: the PSR stage returned {tuple(out.shape[-2:])} for LR {(h, w)}")
     return out.to(lr)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #b2b9e676
@@ -217,8 +236,9 @@ def mask_grids(mask:torch.Tensor, # binary, (b, 1, H, W) on the image grid or (b
         raise RSWError(f"mask must be a tensor (1 = texture-rich) or None, got {type(mask).__name__}")
     if mask.ndim == 3: mask = mask[:, None]
     if mask.ndim != 4 or mask.shape[:2] != (b, 1) or tuple(mask.shape[-2:]) not in ((H, W), (H // f, W // f)):
-        raise RSWError(f"mask {tuple(mask.shape)} has the wrong size: give (b, 1, H, W) = {(b, 1, H, W)} on the image grid "
-                       f"or {(b, 1, H // f, W // f)} on the latent grid")
+        raise RSWError(
+            f"mask {tuple(mask.shape)} has the wrong size: give (b, 1, H, W) = {(b, 1, H, W)} on the image grid "
+            f"or {(b, 1, H // f, W // f)} on the latent grid")
     if not torch.all((mask == 0) | (mask == 1)):
         raise RSWError(f"mask must be binary (0/1, 1 = texture-rich), got values in "
                        f"[{mask.min().item():.3g}, {mask.max().item():.3g}]; "
@@ -285,7 +305,8 @@ def encode_latents(self:TexADiffPipeline, x:torch.Tensor, # (b, 3, H, W) in [-1,
 @patch
 def decode_latents(self:TexADiffPipeline, z:torch.Tensor) -> torch.Tensor:
     "Images in [-1, 1] from UNet-scaled latents (an fp16 VAE with `force_upcast` is moved to fp32 first, as diffusers' SDXL pipeline does)."
-    if self.vae.dtype == torch.float16 and getattr(self.vae.config, 'force_upcast', False): self.vae.to(torch.float32)   # SDXL's VAE overflows in fp16
+    # SDXL's VAE overflows in fp16
+    if self.vae.dtype == torch.float16 and getattr(self.vae.config, 'force_upcast', False): self.vae.to(torch.float32)
     z = z.to(self.vae.device, self.vae.dtype)
     if isinstance(self.vae, AutoencoderTiny): return self.vae.decode(z).sample.clamp(-1, 1)
     return self.vae.decode(z / self.vae.config.scaling_factor).sample.clamp(-1, 1)
@@ -333,14 +354,16 @@ def check_inputs(self:TexADiffPipeline, lr, num_inference_steps=None, guidance_s
         raise RSWError(f"latents must be a finite tensor of shape {want}, got {got}")
     check_number(strength, 'strength', 0, 1, lo_open=True)
     if strength < 1 and type(self.scheduler).__name__ != 'DDIMScheduler':
-        raise RSWError(f"strength < 1 needs a DDIMScheduler (stateless steps), the pipeline has {type(self.scheduler).__name__}")
+        raise RSWError(
+            f"strength < 1 needs a DDIMScheduler (stateless steps), the pipeline has {type(self.scheduler).__name__}")
     check_tile(latent_tile, latent_overlap, 'latent_tile', self.latent_multiple)
     check_tile(decode_tile, decode_overlap, 'decode_tile')
     check_choice(tile_kind, 'tile_kind', tuple(_RAMPS))
     if guidance_scale > 1 and not self.prompt.guidable:
-        warnings.warn(f"guidance_scale={guidance_scale} has no effect: the prompt and negative embeddings are identical "
-                      f"({self.prompt.config.source}); build the pipeline where the backbone's text encoders are (or call "
-                      f"pipe.register_modules(prompt=encode_prompt(text_encoders, pipe.unet)))", stacklevel=4)
+        warnings.warn(
+            f"guidance_scale={guidance_scale} has no effect: the prompt and negative embeddings are identical "
+            f"({self.prompt.config.source}); build the pipeline where the backbone's text encoders are (or call "
+            f"pipe.register_modules(prompt=encode_prompt(text_encoders, pipe.unet)))", stacklevel=4)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #6ce0d7af
 @patch
@@ -411,7 +434,8 @@ def denoise(self:TexADiffPipeline, latents:torch.Tensor, # start latents (`prepa
     ctrl = mask_latent if self.config.rtdm_condition else torch.zeros_like(mask_latent)
     eps = partial(self.predict_noise, lr=lr, mask=ctrl, guidance_scale=guidance_scale, latent_tile=latent_tile,
                   latent_overlap=latent_overlap, tile_kind=tile_kind)
-    step_kw = {'generator': generator} if generator is not None and 'generator' in inspect.signature(self.scheduler.step).parameters else {}
+    step_kw = ({'generator': generator} if generator is not None and 'generator'
+               in inspect.signature(self.scheduler.step).parameters else {})
     sampler = TASampler(self.scheduler, window=ta_window, t_range=t_range)
     held = mask_latent.to(dev) if ta_sampling else torch.ones_like(mask_latent, device=dev)
     o = sampler.sample(eps, latents, held, **step_kw)
@@ -487,18 +511,22 @@ def __call__(self:TexADiffPipeline, lr:torch.Tensor, # (b, 3, h, w) LR in [-1, 1
     return out if return_dict else (sr,)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #8cd6609c
-TINY_CONTROL = dict(lr_embed=(8, 8, 16), mask_embed=(8, 8, 8), latent_embed=(8, 8), image_blocks=(16, 16), cond_blocks=(8, 8),
+TINY_CONTROL = dict(lr_embed=(8, 8, 16), mask_embed=(8, 8, 8), latent_embed=(8, 8), image_blocks=(16, 16),
+                    cond_blocks=(8, 8),
                     time_proj_dim=16, time_embed_dim=32, sft_hidden=8, norm_num_groups=4, mid_blocks=1)
 TINY_PREDICTOR = dict(lr_widths=(8, 16, 16), psr_widths=(8, 8, 8), fuse_channels=16, unet_channels=(16, 32))
-SMALL_CONTROL = dict(lr_embed=(32, 32, 64), mask_embed=(16, 16, 16), latent_embed=(32, 32), image_blocks=(64, 64), cond_blocks=(32, 32),
+SMALL_CONTROL = dict(lr_embed=(32, 32, 64), mask_embed=(16, 16, 16), latent_embed=(32, 32), image_blocks=(64, 64),
+                     cond_blocks=(32, 32),
                      time_proj_dim=32, time_embed_dim=64, sft_hidden=32, norm_num_groups=8, mid_blocks=1)
-CONTROL_SIZES = {'tiny': TINY_CONTROL, 'small': SMALL_CONTROL}   # the from-scratch CPU configs; real backbones use the defaults
+# the from-scratch CPU configs; real backbones use the defaults
+CONTROL_SIZES = {'tiny': TINY_CONTROL, 'small': SMALL_CONTROL}
 
 
 def _assemble(unet, vae, scheduler, control_kw, predictor, placement, prompt_std, seed, prompt=None, **cfg):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        ctrl = MiniControlNet(out_channels=control_channels(unet, placement), **{**lr_geometry(vae_factor(vae)), **control_kw})
+        ctrl = MiniControlNet(out_channels=control_channels(unet, placement),
+                              **{**lr_geometry(vae_factor(vae)), **control_kw})
         pred = predictor if predictor is not None else RTDMPredictor(**(TINY_PREDICTOR if control_kw else {}))
         prompt = prompt if prompt is not None else prompt_for(unet, 8 if control_kw else 77, prompt_std)
     return TexADiffPipeline(unet, vae, scheduler, ctrl, pred, prompt, placement=placement, **cfg)
@@ -515,15 +543,18 @@ def tiny_pipeline(backbone:str='tiny', # 'tiny' (SD 2.1-like) or 'tiny-sdxl' (ad
                   negative_prompt:str=TEXADIFF_NEGATIVE_PROMPT, # with text_encoders: the negative prompt
                   **cfg) -> TexADiffPipeline:
     "A TexADiff pipeline with tiny random components (CPU, tests, code paths); the control's LR geometry follows the VAE."
-    if backbone not in TINY_NAMES: raise RSWError(f"tiny_pipeline takes {TINY_NAMES}, got {backbone!r}; use build_pipeline for real backbones")
+    if backbone not in TINY_NAMES:
+        raise RSWError(f"tiny_pipeline takes {TINY_NAMES}, got {backbone!r}; use build_pipeline for real backbones")
     if control not in CONTROL_SIZES: raise RSWError(f"control must be one of {tuple(CONTROL_SIZES)}, got {control!r}")
     unet = build_unet(backbone, seed=seed)
     vae = build_vae(backbone, seed=seed) if vae is None else load_vae(vae)
     if vae.config.latent_channels != unet.config.in_channels:
-        raise RSWError(f"the autoencoder has {vae.config.latent_channels} latent channels but the UNet takes {unet.config.in_channels}")
+        raise RSWError(
+            f"the autoencoder has {vae.config.latent_channels} latent channels but the UNet takes "
+            f"{unet.config.in_channels}")
     pe = None if text_encoders is None else encode_prompt(text_encoders, unet, prompt, negative_prompt)
-    return _assemble(unet, vae, build_scheduler(backbone, scheduler), CONTROL_SIZES[control], None, placement, 1.0, seed, pe,
-                     psr_method=psr_method, **cfg)
+    return _assemble(unet, vae, build_scheduler(backbone, scheduler), CONTROL_SIZES[control], None, placement, 1.0,
+                     seed, pe, psr_method=psr_method, **cfg)
 
 def build_pipeline(backbone:str='sdxl', # 'sdxl', 'sd21-base' (or a tiny name)
                    weights_dir=None, # local weights root (models.backbones)
@@ -539,16 +570,20 @@ def build_pipeline(backbone:str='sdxl', # 'sdxl', 'sd21-base' (or a tiny name)
     unet = build_unet(backbone, device, dtype, weights_dir)
     vae = build_vae(backbone, device, dtype, weights_dir) if vae is None else load_vae(vae).to(device, dtype)
     if isinstance(text_encoders, str):
-        if text_encoders != 'auto': raise RSWError(f"text_encoders must be 'auto', a TextEncoders or None, got {text_encoders!r}")
-        text_encoders = build_text_encoders(backbone, device, dtype, weights_dir) if has_text_encoders(backbone, weights_dir) else None
+        if text_encoders != 'auto':
+            raise RSWError(f"text_encoders must be 'auto', a TextEncoders or None, got {text_encoders!r}")
+        text_encoders = (build_text_encoders(backbone, device, dtype, weights_dir)
+                         if has_text_encoders(backbone, weights_dir) else None)
     pe = None if text_encoders is None else encode_prompt(text_encoders, unet, prompt, negative_prompt)
     if pe is None and backbone not in TINY_NAMES:
         warnings.warn(f"no text encoders for {backbone!r}: zero prompt embeddings, so guidance_scale cannot act "
                       f"(put text_encoder/ and tokenizer/ in the backbone folder; `rsw weights`)", stacklevel=2)
     if predictor is None and backbone not in TINY_NAMES:
-        warnings.warn("build_pipeline: the RTDM predictor is untrained (random weights), so the masks that steer the control, the loss "
-                      "and TA-sampling are noise: pass predictor= (texadiff.train.train_predictor) or load a trained pipeline",
-                      stacklevel=2)
+        warnings.warn(
+            "build_pipeline: the RTDM predictor is untrained (random weights), so the masks that steer the control, "
+            "the loss "
+            "and TA-sampling are noise: pass predictor= (texadiff.train.train_predictor) or load a trained pipeline",
+            stacklevel=2)
     pipe = _assemble(unet, vae, build_scheduler(backbone, scheduler), {}, predictor, placement, 0.0, seed, pe, **cfg)
     return pipe.to(device)
 
@@ -571,7 +606,8 @@ class TexADiffUpscaler:
     __call__ = upscale
     def __repr__(self): return f'TexADiffUpscaler(scale={self.scale}, {self.call_kw})'
 
-SHIPPED_TEXADIFF = PKG_DIR/'assets'/'texadiff_x4' # the embedded default: a small pipeline trained here from scratch (see its README.md)
+# the embedded default: a small pipeline trained here from scratch (see its README.md)
+SHIPPED_TEXADIFF = PKG_DIR/'assets'/'texadiff_x4'
 
 def load_texadiff(scale:int=4, # must be 4
                   device='cpu', # torch device
@@ -586,14 +622,17 @@ def load_texadiff(scale:int=4, # must be 4
     if int(scale) != SCALE: raise RSWError(f"texadiff supports only scale {SCALE}, got {scale}")
     if size not in (None, 'tiny'): raise RSWError(f"size must be None (shipped) or 'tiny', got {size!r}")
     device = get_device(device)
-    pipe = load_pipeline(TexADiffPipeline, checkpoint, tiny_pipeline, 'texadiff', 'texadiff.train.train_texadiff writes <out>/checkpoint',
-                         shipped=shipped_variant(SHIPPED_TEXADIFF, variant, checkpoint, 'texadiff') if size is None else None)
+    pipe = load_pipeline(TexADiffPipeline, checkpoint, tiny_pipeline, 'texadiff',
+                         'texadiff.train.train_texadiff writes <out>/checkpoint',
+                         shipped=shipped_variant(SHIPPED_TEXADIFF, variant, checkpoint, 'texadiff') if size is None
+                         else None)
     pipe = pipe.to(device, get_dtype(device, dtype or 'auto')) if device.type != 'cpu' else pipe
     return TexADiffUpscaler(pipe, num_inference_steps=num_inference_steps, **call_kw)
 
 register_method('texadiff', load_texadiff, scales=(SCALE,), demo=(SHIPPED_TEXADIFF/'model_index.json').exists(),
                 shipped=SHIPPED_TEXADIFF,
-                description='TexADiff: RTDM-steered diffusion SR with TA-sampling; shipped x4 pipeline trained here from scratch (checkpoint=DIR from TexADiffPipeline.save_pretrained)')
+                description='TexADiff: RTDM-steered diffusion SR with TA-sampling; shipped x4 pipeline trained here '
+                            'from scratch (checkpoint=DIR from TexADiffPipeline.save_pretrained)')
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #a1476302
 def tile_skip_latency(pipe:TexADiffPipeline|None=None, # a pipeline (None: the tiny random one)
@@ -615,10 +654,13 @@ def tile_skip_latency(pipe:TexADiffPipeline|None=None, # a pipeline (None: the t
     res = {}
     for ta in (False, True):
         o = []
-        ts = time_fn(lambda i: o.append(pipe(lr.to(device), num_inference_steps=steps, seed=0, mask=mask, ta_sampling=ta)), device, repeats)
+        ts = time_fn(
+            lambda i: o.append(pipe(lr.to(device), num_inference_steps=steps, seed=0, mask=mask, ta_sampling=ta)),
+            device, repeats)
         res['ta' if ta else 'plain'] = (sorted(ts)[len(ts) // 2] * 1000 / tiles, o[-1])
     (tp, op), (tt, ot) = res['plain'], res['ta']
-    return dict(ms_per_tile_plain=tp, ms_per_tile_ta=tt, speedup=tp / tt, unet_evals_plain=op.unet_evals, unet_evals_ta=ot.unet_evals,
+    return dict(ms_per_tile_plain=tp, ms_per_tile_ta=tt, speedup=tp / tt, unet_evals_plain=op.unet_evals,
+                unet_evals_ta=ot.unet_evals,
                 saved_unet_evals=ot.saved_unet_evals, tiles=tiles, sparse=sparse, steps=steps)
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #e67abba8
@@ -630,11 +672,14 @@ def texadiff_figure(out:TexADiffOutput, # a pipeline result
     "Matplotlib figure: LR, PSR, RTDM, mask, SR (and HR)."
     import matplotlib.pyplot as plt
     img = lambda t: from_pm1(t[i].detach().float().cpu()).permute(1, 2, 0).numpy()
-    panels = [('LR', img(lr), None), ('PSR', img(out.psr), None), ('RTDM (low = rich)', out.rtdm[i, 0].float().cpu().numpy(), 'magma'),
-              (f'mask ({out.mask[i].mean():.0%} rich)', out.mask[i, 0].float().cpu().numpy(), 'gray'), ('SR', img(out.images), None)]
+    panels = [('LR', img(lr), None), ('PSR', img(out.psr), None),
+              ('RTDM (low = rich)', out.rtdm[i, 0].float().cpu().numpy(), 'magma'),
+              (f'mask ({out.mask[i].mean():.0%} rich)', out.mask[i, 0].float().cpu().numpy(), 'gray'),
+              ('SR', img(out.images), None)]
     if hr is not None: panels.append(('HR', img(hr), None))
     fig, axs = plt.subplots(1, len(panels), figsize=(size * len(panels), size + 0.4))
     for ax, (t, a, cm) in zip(axs, panels):
-        ax.imshow(a, cmap=cm, interpolation='nearest', **({'vmin': 0, 'vmax': 1} if cm else {})); ax.set_title(t, fontsize=9); ax.axis('off')
+        ax.imshow(a, cmap=cm, interpolation='nearest', **({'vmin': 0, 'vmax': 1} if cm else {}))
+        ax.set_title(t, fontsize=9); ax.axis('off')
     fig.tight_layout()
     return fig

@@ -22,9 +22,11 @@ __all__ = ['ALEXNET_FILE', 'PERCEPTUAL', 'CROSS5', 'gaussian_window', 'cct_map',
 
 # %% ../../nbs/70_texadiff.rtdm.ipynb #622b1ea3
 def _check_pair(psr, hr):
-    if psr.ndim != 4 or hr.ndim != 4: raise RSWError(f"RTDM expects (b, c, h, w) tensors, got PSR {tuple(psr.shape)} and HR {tuple(hr.shape)}")
+    if psr.ndim != 4 or hr.ndim != 4:
+        raise RSWError(f"RTDM expects (b, c, h, w) tensors, got PSR {tuple(psr.shape)} and HR {tuple(hr.shape)}")
     if psr.shape != hr.shape:
-        raise RSWError(f"PSR {tuple(psr.shape)} and HR {tuple(hr.shape)} differ in shape: resize the PSR to the HR size first")
+        raise RSWError(
+            f"PSR {tuple(psr.shape)} and HR {tuple(hr.shape)} differ in shape: resize the PSR to the HR size first")
 
 def _luma(x): return rgb_to_y(x) if x.shape[1] == 3 else x.mean(1, keepdim=True)
 
@@ -67,7 +69,8 @@ def lpips_weight_paths(backbone:str|Path|None=None, # AlexNet ImageNet weights; 
                       ) -> tuple[Path, Path]:
     "Resolve the two files spatial LPIPS needs, or raise an `RSWError` naming the missing one and where to put it."
     sd = shared_data_dir()
-    bc = [backbone] if backbone else [weights_dir()/'lpips'/ALEXNET_FILE, Path(torch.hub.get_dir())/'checkpoints'/ALEXNET_FILE]
+    bc = ([backbone] if backbone
+          else [weights_dir()/'lpips'/ALEXNET_FILE, Path(torch.hub.get_dir())/'checkpoints'/ALEXNET_FILE])
     hc = [heads] if heads else [weights_dir()/'lpips'/'alex.pth', sd/'weights'/'lpips_v0.1'/'alex.pth' if sd else None]
     b, h = _find(None, bc), _find(None, hc)
     if b is None:
@@ -91,10 +94,12 @@ def _load_alexnet_features(features:nn.Module, # torchvision's `alexnet().featur
     missing = [f'features.{k}' for k in want if k not in sdb]
     if missing:
         raise RSWError(f"{path} is not torchvision's AlexNet ImageNet file ({ALEXNET_FILE}): it lacks {missing} "
-                       f"(it holds {len(sd)} tensors, e.g. {list(sd)[:4]}); spatial LPIPS would run on a random AlexNet. "
+                       f"(it holds {len(sd)} tensors, e.g. {list(sd)[:4]}); spatial LPIPS would run on a random "
+                       "AlexNet. "
                        f"Point backbone= at {ALEXNET_FILE}, or choose perceptual='gmsd' or 'gradient'")
     extra = [f'features.{k}' for k in sdb if k not in want]
-    bad = [f'features.{k} {tuple(sdb[k].shape)} != {tuple(v.shape)}' for k, v in want.items() if sdb[k].shape != v.shape]
+    bad = [f'features.{k} {tuple(sdb[k].shape)} != {tuple(v.shape)}' for k,
+           v in want.items() if sdb[k].shape != v.shape]
     if extra or bad:
         raise RSWError(f"{path} is not torchvision's AlexNet ImageNet file ({ALEXNET_FILE}): "
                        f"unexpected keys {extra}, wrong shapes {bad}; point backbone= at {ALEXNET_FILE}")
@@ -131,7 +136,8 @@ class SpatialLPIPS(nn.Module):
 
     def forward(self, psr, hr): # both (b, 3, h, w) in [0, 1]
         _check_pair(psr, hr)
-        if min(hr.shape[-2:]) < 32: raise RSWError(f"spatial LPIPS needs images of at least 32x32 px, got {tuple(hr.shape[-2:])}")
+        if min(hr.shape[-2:]) < 32:
+            raise RSWError(f"spatial LPIPS needs images of at least 32x32 px, got {tuple(hr.shape[-2:])}")
         d = 0
         for l, fa, fb in zip(self.lins, self._feats(psr.float()), self._feats(hr.float())):
             d = d + F.interpolate(l((fa - fb) ** 2), size=hr.shape[-2:], mode='bilinear', align_corners=False)
@@ -185,7 +191,9 @@ def rtdm_map(psr:torch.Tensor, # (b, 3, h, w) pre-SR image in [0, 1]
 # %% ../../nbs/70_texadiff.rtdm.ipynb #bb9c390e
 def _check_binary(m, name='mask'):
     if not torch.all((m == 0) | (m == 1)):
-        raise RSWError(f"{name} must be binary (0/1), got values in [{m.min().item():.3g}, {m.max().item():.3g}]; use binarize() first")
+        raise RSWError(
+            f"{name} must be binary (0/1), got values in [{m.min().item():.3g}, {m.max().item():.3g}]; use binarize() "
+            "first")
 
 def binarize(m:torch.Tensor, # continuous RTDM (b, 1, h, w)
              tau:float=0.35 # threshold; the paper uses 0.35-0.40
@@ -229,7 +237,9 @@ def pool_to_latent(mask:torch.Tensor, # binary (b, 1, H, W) at image size
     if mask.ndim != 4: raise RSWError(f"pool_to_latent expects (b, 1, H, W), got {tuple(mask.shape)}")
     H, W = mask.shape[-2:]
     if H % factor or W % factor:
-        raise RSWError(f"mask size {H}x{W} is not divisible by the latent factor {factor}: crop or pad the image to a multiple of {factor}")
+        raise RSWError(
+            f"mask size {H}x{W} is not divisible by the latent factor {factor}: crop or pad the image to a multiple of "
+            f"{factor}")
     return (F.max_pool2d(mask.float(), factor, factor) > thresh).float()
 
 # %% ../../nbs/70_texadiff.rtdm.ipynb #3fab26f4
@@ -248,10 +258,14 @@ class RTDMPredictor(ModelMixin, ConfigMixin):
                  fuse_channels:int=256, # width after the 1x1 projections and the gate
                  unet_channels:tuple=(256, 512)): # the two U-Net levels
         super().__init__()
-        if lr_widths[-1] % 4: raise RSWError(f"lr_widths[-1] must be divisible by 4 for pixel-shuffle(2), got {lr_widths[-1]}")
-        ws = [3, *lr_widths]; self.lr_branch = nn.Sequential(*[_conv_act(a, b) for a, b in zip(ws, ws[1:])], nn.PixelShuffle(2))
-        ws = [3, *psr_widths]; self.psr_branch = nn.Sequential(*[_conv_act(a, b) for a, b in zip(ws, ws[1:])], nn.PixelUnshuffle(2))
-        self.proj_lr, self.proj_psr = nn.Conv2d(lr_widths[-1] // 4, fuse_channels, 1), nn.Conv2d(psr_widths[-1] * 4, fuse_channels, 1)
+        if lr_widths[-1] % 4:
+            raise RSWError(f"lr_widths[-1] must be divisible by 4 for pixel-shuffle(2), got {lr_widths[-1]}")
+        ws = [3, *lr_widths]
+        self.lr_branch = nn.Sequential(*[_conv_act(a, b) for a, b in zip(ws, ws[1:])], nn.PixelShuffle(2))
+        ws = [3, *psr_widths]
+        self.psr_branch = nn.Sequential(*[_conv_act(a, b) for a, b in zip(ws, ws[1:])], nn.PixelUnshuffle(2))
+        self.proj_lr, self.proj_psr = (nn.Conv2d(lr_widths[-1] // 4, fuse_channels, 1),
+                                       nn.Conv2d(psr_widths[-1] * 4, fuse_channels, 1))
         self.gate = nn.Conv2d(2 * fuse_channels, 1, 1)
         c0, c1 = unet_channels
         self.enc0 = _conv_act(fuse_channels, c0)
@@ -263,7 +277,8 @@ class RTDMPredictor(ModelMixin, ConfigMixin):
     def forward(self, lr:torch.Tensor, psr:torch.Tensor) -> torch.Tensor:
         "LR (b, 3, h, w) and PSR (b, 3, 4h, 4w), both in [-1, 1] → continuous RTDM (b, 1, 4h, 4w)."
         if lr.ndim != 4 or psr.ndim != 4 or lr.shape[1] != 3 or psr.shape[1] != 3:
-            raise RSWError(f"RTDMPredictor expects (b, 3, h, w) LR and PSR, got {tuple(lr.shape)} and {tuple(psr.shape)}")
+            raise RSWError(
+                f"RTDMPredictor expects (b, 3, h, w) LR and PSR, got {tuple(lr.shape)} and {tuple(psr.shape)}")
         h, w = lr.shape[-2:]
         if tuple(psr.shape[-2:]) != (4 * h, 4 * w):
             raise RSWError(f"RTDMPredictor assumes HR = 4 x LR: LR is {h}x{w} so the PSR must be {4*h}x{4*w}, got "
@@ -283,7 +298,9 @@ def predictor_l1_step(model:RTDMPredictor, # the predictor, trained in place
                      ) -> float:
     "One L1 training step of the RTDM predictor; returns the loss."
     if target.shape != (lr.shape[0], 1, 4 * lr.shape[-2], 4 * lr.shape[-1]):
-        raise RSWError(f"target RTDM must be (b, 1, 4h, 4w) = {(lr.shape[0], 1, 4*lr.shape[-2], 4*lr.shape[-1])}, got {tuple(target.shape)}")
+        raise RSWError(
+            f"target RTDM must be (b, 1, 4h, 4w) = {(lr.shape[0], 1, 4*lr.shape[-2], 4*lr.shape[-1])}, got "
+            f"{tuple(target.shape)}")
     model.train()
     loss = F.l1_loss(model(lr, psr), target)
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()

@@ -26,7 +26,8 @@ class TASampleOutput:
     unet_evals: int = 0                               # UNet evaluations, counted per batch element
     saved_unet_evals: int = 0                         # element evaluations skipped (wholly sparse on a skipped step)
     trace: list = field(default_factory=list)         # latents before step 0 and after every step (keep_latents=True)
-    solver_inputs: list = field(default_factory=list) # per step: the sample the solver advanced from (UniPC: after its corrector; keep_latents=True)
+    # per step: the sample the solver advanced from (UniPC: after its corrector; keep_latents=True)
+    solver_inputs: list = field(default_factory=list)
 
 # %% ../../nbs/73_texadiff.sampling.ipynb #0884bdfc
 class TASampler:
@@ -36,11 +37,13 @@ class TASampler:
                  t_range:tuple=(100, 500), # inclusive timestep-value window for window='timesteps'
                  parity:int=0, # skipped steps have i % 2 == parity (window='timesteps')
                  subset:bool|None=None): # skip UNet evals for wholly sparse elements; None = when the scheduler allows
-        if window not in ('timesteps', 'steps'): raise RSWError(f"window must be 'timesteps' or 'steps', got {window!r}")
+        if window not in ('timesteps', 'steps'):
+            raise RSWError(f"window must be 'timesteps' or 'steps', got {window!r}")
         name = type(scheduler).__name__
         if subset and name not in SUBSET_SAFE:
-            raise RSWError(f"subset=True needs a single-step deterministic scheduler {SUBSET_SAFE}; {name} keeps per-element "
-                           f"state, so every element's model output is needed: use subset=None or False")
+            raise RSWError(
+                f"subset=True needs a single-step deterministic scheduler {SUBSET_SAFE}; {name} keeps per-element "
+                f"state, so every element's model output is needed: use subset=None or False")
         self.scheduler, self.window, self.t_range, self.parity = scheduler, window, tuple(t_range), parity
         self.subset = name in SUBSET_SAFE if subset is None else subset
 
@@ -123,7 +126,8 @@ def sample(self:TASampler, unet_fn, # callable(latent_model_input, t, rows) -> m
             stepped = x.clone()
             stepped[rows] = s.step(eps, t, xs, **step_kwargs).prev_sample.to(x.dtype)
             out.unet_evals += len(rows); out.saved_unet_evals += b - len(rows)
-        if not (_step_done(s) or j == len(ts) - 1): x = stepped; continue   # Heun-type: hold over the whole step (its last is one stage)
+        # Heun-type: hold over the whole step (its last is one stage)
+        if not (_step_done(s) or j == len(ts) - 1): x = stepped; continue
         if keep_latents: out.solver_inputs.append(_solver_input(s, x_start))
         upd = rich if skip else ones
         x = self.hold(x_start, stepped, upd) if skip else stepped

@@ -269,11 +269,15 @@ def texadiff_data(data:str='auto', # 'auto', 'bundled', 'clean', 'all' or a fold
     "{'train', 'val'} HRTileDatasets with on-the-fly degradation (held-out targets never sharpened), the file lists and the degradation record."
     files = sr_images(data)   # 'auto', 'bundled', 'clean', 'all' or a folder of HR images (datasets.LAYOUTS)
     tr, va = split_files(files, val_fraction, split_seed)
-    if not tr or not va: raise RSWError(f"data={data!r}: {len(files)} images give {len(tr)} train / {len(va)} held-out; change val_fraction")
+    if not tr or not va:
+        raise RSWError(
+            f"data={data!r}: {len(files)} images give {len(tr)} train / {len(va)} held-out; change val_fraction")
     deg = lambda s: Degrader(degradation, SCALE, seed=s)
-    train = HRTileDataset(tr, patch, SCALE, deg(seed), samples_per_image=samples_per_image, seed=seed, usm_target=usm_target)
+    train = HRTileDataset(tr, patch, SCALE, deg(seed), samples_per_image=samples_per_image, seed=seed,
+                          usm_target=usm_target)
     return dict(train=train, degradation=dict(preset=degradation, **train.degradation),
-                val=HRTileDataset(va, patch, SCALE, deg(10_000 + split_seed), augment=False, samples_per_image=samples_per_image, seed=10_000 + split_seed,
+                val=HRTileDataset(va, patch, SCALE, deg(10_000 + split_seed), augment=False,
+                                  samples_per_image=samples_per_image, seed=10_000 + split_seed,
                                   usm_target=False),   # scored against the true HR
                 train_files=tr, val_files=va)
 
@@ -297,7 +301,8 @@ def evaluate_texadiff(pipe:TexADiffPipeline, # the pipeline
         lr, hr = b['lr'].to(pipe.device), b['hr'].to(pipe.device)
         kw = dict(call_kw, seed=seed + i)
         if mask == 'gt':
-            kw['mask'] = rtdm_targets(pipe.run_psr(lr), hr, perceptual, pipe.config.tau, factor=pipe.vae_scale_factor)['mask']
+            kw['mask'] = rtdm_targets(pipe.run_psr(lr), hr, perceptual, pipe.config.tau,
+                                      factor=pipe.vae_scale_factor)['mask']
         elif mask != 'predicted': kw['mask_variant'] = mask
         t0 = time.perf_counter(); o = pipe(lr, **kw); stats['seconds'] += time.perf_counter() - t0
         r = compute_metrics(from_pm1(o.images.float().cpu()), from_pm1(hr.float().cpu()), list(metrics))
@@ -305,8 +310,10 @@ def evaluate_texadiff(pipe:TexADiffPipeline, # the pipeline
         stats['rich'].append(o.mask_latent.mean().item()); stats['tiles'] += lr.shape[0]
         stats['unet_evals'] += o.unet_evals; stats['saved_unet_evals'] += o.saved_unet_evals; last = (lr, hr, o)
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    out.update(rich_fraction=float(np.mean(stats['rich'])), unet_evals=stats['unet_evals'], saved_unet_evals=stats['saved_unet_evals'],
-               seconds_per_tile=stats['seconds'] / max(stats['tiles'], 1), n_tiles=stats['tiles'], unavailable=unavailable)
+    out.update(rich_fraction=float(np.mean(stats['rich'])), unet_evals=stats['unet_evals'],
+               saved_unet_evals=stats['saved_unet_evals'],
+               seconds_per_tile=stats['seconds'] / max(stats['tiles'], 1), n_tiles=stats['tiles'],
+               unavailable=unavailable)
     evaluate_texadiff.last = last
     return out
 
@@ -316,8 +323,10 @@ PAPER_INCREMENTAL = {'baseline': dict(psnr=21.86, lpips=0.4173, dists=0.2042),
                      '+TADL': dict(psnr=22.59, lpips=0.4001, dists=0.2039),
                      '+TA-sampling': dict(psnr=22.78, lpips=0.3887, dists=0.2044)}
 PAPER_FULL = dict(psnr=22.78, lpips=0.3883, dists=0.2038)   # the summary's fifth row (all components)
-PAPER_MASKS = {'ones': dict(psnr=21.82, lpips=0.4098, dists=0.2059), 'zeros': dict(psnr=23.70, lpips=0.4205, dists=0.2142),
-               'inverted': dict(psnr=23.16, lpips=0.4305, dists=0.2115), 'predicted': dict(psnr=22.62, lpips=0.3823, dists=0.1953),
+PAPER_MASKS = {'ones': dict(psnr=21.82, lpips=0.4098, dists=0.2059),
+               'zeros': dict(psnr=23.70, lpips=0.4205, dists=0.2142),
+               'inverted': dict(psnr=23.16, lpips=0.4305, dists=0.2115),
+               'predicted': dict(psnr=22.62, lpips=0.3823, dists=0.1953),
                'gt': dict(psnr=22.84, lpips=0.3493, dists=0.1831)}
 
 def with_paper(table, # ours: a DataFrame indexed by row name (e.g. from experiments.ablation_table, flattened)
