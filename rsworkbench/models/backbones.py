@@ -719,43 +719,39 @@ def _expected_model(name, comp):
 
 def _norm(v): return list(v) if isinstance(v, (list, tuple)) else v
 
-def _component_problems(root, name, comp, found_only=False):
-    "Problems of one component's files (an empty list: complete and laid out right)."
-    d, probs, info = _component_dir(root, name, comp), [], {}
-    if comp == 'model_index':
-        p = d/'model_index.json'
-        if not p.exists(): return [f"missing {p}"]
-        if found_only: return []
-        idx = json.loads(p.read_text())
-        for c in backbone_components(name)[1:]:
-            if c not in idx: probs.append(f"model_index.json does not list {c}")
-        return probs
-    if comp == 'scheduler':
-        p = d/'scheduler_config.json'
-        if not p.exists(): return [f"missing {p}"]
-        if found_only: return []
-        cfg, ref = json.loads(p.read_text()), scheduler_config(name)
-        return [f"scheduler {k} is {cfg.get(k)!r}, the published {name} schedule has {ref[k]!r}"
-                for k in ('num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'prediction_type')
-                if cfg.get(k) != ref[k]]
-    if comp.startswith('tokenizer'):
-        if (d/'tokenizer.json').exists(): files = ['tokenizer.json']
-        else:
-            miss = [d/f for f in _TOK_FILES if not (d/f).exists()]
-            if miss: return [f"missing {', '.join(map(str, miss))}"]
-            files = list(_TOK_FILES)
-        if found_only: return []
-        if 'vocab.json' in files:
-            n = len(json.loads((d/'vocab.json').read_text(encoding='utf-8')))
-            if n != 49408: probs.append(f"vocab.json has {n} entries, CLIP's has 49408")
-        return probs
-    cfg_file = d/'config.json'
-    files = _WEIGHT_FILES if comp in ('unet', 'vae') else _TE_WEIGHTS
-    have_w = any((d/f).exists() or (d/(f + '.index.json')).exists() for f in files)
-    if not cfg_file.exists() or not have_w:
-        return [f"missing {p}" for p, ok in ((cfg_file, cfg_file.exists()), (d/files[0], have_w)) if not ok]
+def _index_problems(d, name, found_only):
+    "Problems of the `model_index` component: the file, and every component listed."
+    p = d/'model_index.json'
+    if not p.exists(): return [f"missing {p}"]
     if found_only: return []
-    cfg = json.loads(cfg_file.read_text())
+    idx = json.loads(p.read_text())
+    return [f"model_index.json does not list {c}" for c in backbone_components(name)[1:] if c not in idx]
+
+def _scheduler_problems(d, name, found_only):
+    "Problems of the `scheduler` component: the file, and the published schedule's entries."
+    p = d/'scheduler_config.json'
+    if not p.exists(): return [f"missing {p}"]
+    if found_only: return []
+    cfg, ref = json.loads(p.read_text()), scheduler_config(name)
+    return [f"scheduler {k} is {cfg.get(k)!r}, the published {name} schedule has {ref[k]!r}"
+            for k in ('num_train_timesteps', 'beta_start', 'beta_end', 'beta_schedule', 'prediction_type')
+            if cfg.get(k) != ref[k]]
+
+def _tokenizer_problems(d, found_only):
+    "Problems of a tokenizer component: its files, and CLIP's vocabulary size."
+    if (d/'tokenizer.json').exists(): files = ['tokenizer.json']
+    else:
+        miss = [d/f for f in _TOK_FILES if not (d/f).exists()]
+        if miss: return [f"missing {', '.join(map(str, miss))}"]
+        files = list(_TOK_FILES)
+    if found_only: return []
+    if 'vocab.json' in files:
+        n = len(json.loads((d/'vocab.json').read_text(encoding='utf-8')))
+        if n != 49408: return [f"vocab.json has {n} entries, CLIP's has 49408"]
+    return []
+
+def _config_problems(cfg, name, comp):
+    "(problems, builds) of a model component's config.json `cfg`: it must build, and equal the published config."
     if comp in ('unet', 'vae'): ref = unet_config(name) if comp == 'unet' else vae_config(name)
     else: ref = _text_part(name, comp)[0]
     # the file's config as the class reads it (absent entries at their defaults)
@@ -768,9 +764,9 @@ def _component_problems(root, name, comp, found_only=False):
             import transformers
             got = transformers.CLIPTextConfig(**cfg).to_dict()
     except Exception as e:
-        return (probs
-                + [f"config.json does not build a {name} {comp}: {type(e).__name__}: "
-                   f"{str(e).splitlines()[0] if str(e) else ''}"])
+        return [f"config.json does not build a {name} {comp}: {type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}"], False
+    probs = []
     if comp.startswith('text_encoder') and cfg.get('architectures') and cfg['architectures'] != ref['architectures']:
         probs.append(f"config.json architectures {cfg['architectures']} != the published {ref['architectures']}")
     skip = {'architectures', 'bos_token_id', 'eos_token_id', 'pad_token_id', 'initializer_factor', 'initializer_range',
@@ -779,6 +775,10 @@ def _component_problems(root, name, comp, found_only=False):
         if k.startswith('_') or k in skip: continue
         if _norm(got.get(k)) != _norm(v):
             probs.append(f"config.json {k} = {got.get(k)!r}, the published {name} {comp} has {v!r}")
+    return probs, True
+
+def _tensor_problems(d, name, comp, files):
+    "Missing, unexpected and wrongly shaped tensors of a model component's weights file (headers only)."
     shapes, wfile, wdtype = _weight_shapes(d, files)
     exp = {k: tuple(v.shape) for k, v in _expected_model(name, comp).state_dict().items()}
     have = {}
@@ -788,9 +788,25 @@ def _component_problems(root, name, comp, found_only=False):
     missing = [k for k in exp if k not in have]
     unexpected = [k for k in have if k not in exp and not k.endswith('position_ids')]
     wrong = [f"{k} {have[k]} (expected {exp[k]})" for k in exp if k in have and tuple(have[k]) != exp[k]]
-    for what, ks in (('missing tensors', missing), ('unexpected tensors', unexpected), ('wrong shapes', wrong)):
-        if ks: probs.append(f"{wfile.name}: {len(ks)} {what}, e.g. {', '.join(ks[:3])}")
-    return probs
+    return [f"{wfile.name}: {len(ks)} {what}, e.g. {', '.join(ks[:3])}"
+            for what, ks in (('missing tensors', missing), ('unexpected tensors', unexpected), ('wrong shapes', wrong))
+            if ks]
+
+def _component_problems(root, name, comp, found_only=False):
+    "Problems of one component's files (an empty list: complete and laid out right)."
+    d = _component_dir(root, name, comp)
+    if comp == 'model_index': return _index_problems(d, name, found_only)
+    if comp == 'scheduler': return _scheduler_problems(d, name, found_only)
+    if comp.startswith('tokenizer'): return _tokenizer_problems(d, found_only)
+    cfg_file = d/'config.json'
+    files = _WEIGHT_FILES if comp in ('unet', 'vae') else _TE_WEIGHTS
+    have_w = any((d/f).exists() or (d/(f + '.index.json')).exists() for f in files)
+    if not cfg_file.exists() or not have_w:
+        return [f"missing {p}" for p, ok in ((cfg_file, cfg_file.exists()), (d/files[0], have_w)) if not ok]
+    if found_only: return []
+    probs, builds = _config_problems(json.loads(cfg_file.read_text()), name, comp)
+    if not builds: return probs
+    return probs + _tensor_problems(d, name, comp, files)
 
 def _params_in(d, comp):
     shapes, wfile, wdtype = _weight_shapes(d, _WEIGHT_FILES if comp in ('unet', 'vae') else _TE_WEIGHTS)
