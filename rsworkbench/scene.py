@@ -438,19 +438,83 @@ def _rebuild_partial(partial:Path, bl:_Blender, keep:set):
                 w = Window(c, a, e - c, b - a); o.write(d.read(window=w), window=w)
 
 @patch
+def _job_upscaler(self:SceneJob):
+    "The job's upscaler; None with dask workers (each builds its own copy) after checking the method and scale here."
+    if self.workers == 1 or not isinstance(self.method, str): return self._upscaler()
+    spec = list_methods().get(self.method)
+    if spec is None: raise RSWError(f"unknown method {self.method!r}; available: {', '.join(list_methods())}")
+    if int(self.scale) not in spec.scales:
+        raise RSWError(
+            f"method {self.method!r} does not support scale {self.scale}; it supports {list(spec.scales)}")
+    return None
+
+@patch
+def _resume(self:SceneJob, src, bands, nodata, fingerprint, grid):
+    "(state, done, crc, blender): the sidecar state, else a fresh partial file; corrupt finished windows recomputed."
+    s, (rows, cols, tile_h, tile_w) = int(self.scale), grid
+    state = self._load_state(fingerprint)
+    if state is None:
+        lo, hi = scene_stretch(src, bands, self.stretch)
+        state = dict(fingerprint=fingerprint, stretch=[lo.tolist(), hi.tolist()], done=[])
+        prof = _out_profile(src, len(bands), s, nodata)
+        try:
+            with rasterio.open(self.partial, 'w', **prof) as d: d.update_tags(**stretch_tags(self.stretch, lo, hi))
+            atomic_write_text(self.sidecar, json.dumps(state))
+        except _WRITE_ERRORS as e: raise _write_failed(self, e, f"creating {self.partial}") from e
+    done = {tuple(k) for k in state['done']}
+    blend = lambda: _Blender(rows, cols, tile_h, tile_w, src.height, src.width, self.overlap, s, self.kind, done)
+    blender = blend()
+    # per finished window: the uncompressed partial has no codec to fail on garbage
+    crc = dict(state.get('crc', {}))
+    bad = _unreadable_windows(self.partial, blender, done, crc) if done else set()
+    if bad: # a corrupt partial file: keep what reads back, recompute the rest
+        warnings.warn(
+            f"{self.partial} is corrupt: {len(bad)} of its {len(done)} finished windows cannot be read back or "
+            "differ from what was written; recomputing them")
+        try:
+            _rebuild_partial(self.partial, blender, done - bad)
+            done -= bad; crc = {k: v for k, v in crc.items() if tuple(map(int, k.split(','))) in done}
+            atomic_write_text(self.sidecar, json.dumps(dict(state, done=sorted(done), crc=crc)))
+        except _WRITE_ERRORS as e: raise _write_failed(self, e, f"rebuilding the corrupt {self.partial}") from e
+        blender = blend()
+    return state, done, crc, blender
+
+def _write_batch(dst, blender, batch_keys, masks, sr, conv, crc) -> list:
+    "Blend a batch of SR windows; write the regions it completes (their CRC-32 into `crc`); → the finished keys."
+    rows, cols, s, lo, hi, dtype, nodata = conv
+    new = []
+    for (i, j), t, m in zip(batch_keys, sr, masks):
+        res = blender.add(i, j, t)
+        if res is None: continue
+        (y0, y1, x0, x1), v = res
+        r, c = y0 // s - rows[i], x0 // s - cols[j]
+        invalid = m[r:r + (y1 - y0) // s, c:c + (x1 - x0) // s].repeat(s, 0).repeat(s, 1)
+        arr = np.ascontiguousarray(_from_model(v, lo, hi, dtype, nodata, invalid))
+        dst.write(arr, window=Window(x0, y0, x1 - x0, y1 - y0)); crc[f'{i},{j}'] = zlib.crc32(arr)
+        new.append((i, j))
+    return new
+
+@patch
+def _finish(self:SceneJob, out:Path):
+    "The partial file as the COG `out`; then the partial file and sidecar removed."
+    try: _finalize(self.partial, out)
+    except _WRITE_ERRORS as e: # every window is safely in the partial file: keep it, a rerun only redoes this step
+        full = _disk_full(e, out.parent)
+        raise RSWError(
+            f"writing the COG {out} failed ({e}); nothing was written there.{' Is the disk full?' if full else ''} All "
+            "windows are kept in "
+            f"{self.partial}: {'free space (about twice its size) and ' if full else ''}run the same command again to "
+            "finish") from e
+    for p in (self.partial, self.sidecar): p.unlink(missing_ok=True)
+
+@patch
 def _run_job(self:SceneJob) -> dict:
     t0, out = time.perf_counter(), Path(self.output)
     if not isinstance(self.workers, str) and int(self.workers) < 1:
         raise RSWError(f"workers must be >= 1 or a dask scheduler address, got {self.workers!r}")
     _check_tiling(self.tile, self.overlap)
     _check_output(self.input, out)
-    if self.workers == 1 or not isinstance(self.method, str): upscaler = self._upscaler()
-    else: # dask workers build their own copy; check the name and scale here
-        spec, upscaler = list_methods().get(self.method), None
-        if spec is None: raise RSWError(f"unknown method {self.method!r}; available: {', '.join(list_methods())}")
-        if int(self.scale) not in spec.scales:
-            raise RSWError(
-                f"method {self.method!r} does not support scale {self.scale}; it supports {list(spec.scales)}")
+    upscaler = self._job_upscaler()
     s, batching, t_setup = int(self.scale), dict(batch=max(1, int(self.batch)), halvings=0), time.perf_counter() - t0
     with _open_source(self.input) as src:
         bands = _select_bands(src, self.bands)
@@ -461,31 +525,8 @@ def _run_job(self:SceneJob) -> dict:
         rows, cols, tile_h, tile_w = (_offsets(H, self.tile, self.overlap), _offsets(W, self.tile, self.overlap),
                               min(self.tile, H), min(self.tile, W))
         keys, fingerprint = [(i, j) for i in range(len(rows)) for j in range(len(cols))], self._fingerprint(src, bands)
-        state = self._load_state(fingerprint)
-        if state is None:
-            lo, hi = scene_stretch(src, bands, self.stretch)
-            state = dict(fingerprint=fingerprint, stretch=[lo.tolist(), hi.tolist()], done=[])
-            prof = _out_profile(src, len(bands), s, nodata)
-            try:
-                with rasterio.open(self.partial, 'w', **prof) as d: d.update_tags(**stretch_tags(self.stretch, lo, hi))
-                atomic_write_text(self.sidecar, json.dumps(state))
-            except _WRITE_ERRORS as e: raise _write_failed(self, e, f"creating {self.partial}") from e
+        state, done, crc, blender = self._resume(src, bands, nodata, fingerprint, (rows, cols, tile_h, tile_w))
         lo, hi = (np.array(v) for v in state['stretch'])
-        done = {tuple(k) for k in state['done']}
-        blender = _Blender(rows, cols, tile_h, tile_w, H, W, self.overlap, s, self.kind, done)
-        # per finished window: the uncompressed partial has no codec to fail on garbage
-        crc = dict(state.get('crc', {}))
-        bad = _unreadable_windows(self.partial, blender, done, crc) if done else set()
-        if bad: # a corrupt partial file: keep what reads back, recompute the rest
-            warnings.warn(
-                f"{self.partial} is corrupt: {len(bad)} of its {len(done)} finished windows cannot be read back or "
-                "differ from what was written; recomputing them")
-            try:
-                _rebuild_partial(self.partial, blender, done - bad)
-                done -= bad; crc = {k: v for k, v in crc.items() if tuple(map(int, k.split(','))) in done}
-                atomic_write_text(self.sidecar, json.dumps(dict(state, done=sorted(done), crc=crc)))
-            except _WRITE_ERRORS as e: raise _write_failed(self, e, f"rebuilding the corrupt {self.partial}") from e
-            blender = _Blender(rows, cols, tile_h, tile_w, H, W, self.overlap, s, self.kind, done)
         todo = [k for k in keys if k not in done or any(t not in done for t in blender.targets(*k))]
         n_resumed, n_new = len(done), 0
         bar = None
@@ -497,20 +538,12 @@ def _run_job(self:SceneJob) -> dict:
                   j in batch_keys])
             x = torch.stack(tiles)
             return (x.repeat(1, 3, 1, 1) if len(bands) == 1 else x), masks
+        conv = (rows, cols, s, lo, hi, dtype, nodata)
         for batch_keys, masks, sr in self._sr_batches(upscaler, todo, read, batching):
             if len(bands) == 1: sr = sr.mean(1, keepdim=True)
-            new = []
             try:
                 with rasterio.open(self.partial, 'r+') as dst:
-                    for (i, j), t, m in zip(batch_keys, sr, masks):
-                        res = blender.add(i, j, t)
-                        if res is None: continue
-                        (y0, y1, x0, x1), v = res
-                        r, c = y0 // s - rows[i], x0 // s - cols[j]
-                        invalid = m[r:r + (y1 - y0) // s, c:c + (x1 - x0) // s].repeat(s, 0).repeat(s, 1)
-                        arr = np.ascontiguousarray(_from_model(v, lo, hi, dtype, nodata, invalid))
-                        dst.write(arr, window=Window(x0, y0, x1 - x0, y1 - y0)); crc[f'{i},{j}'] = zlib.crc32(arr)
-                        new.append((i, j))
+                    new = _write_batch(dst, blender, batch_keys, masks, sr, conv, crc)
                 done.update(new); n_new += len(new)
                 atomic_write_text(self.sidecar, json.dumps(dict(state, done=sorted(done), crc=crc)))
             except _WRITE_ERRORS as e: raise _write_failed(self, e, f"writing {self.partial}") from e
@@ -518,15 +551,7 @@ def _run_job(self:SceneJob) -> dict:
             for k in new:
                 if self.on_window: self.on_window(len(done), Window(cols[k[1]], rows[k[0]], tile_w, tile_h))
         if bar is not None: bar.close()
-    try: _finalize(self.partial, out)
-    except _WRITE_ERRORS as e: # every window is safely in the partial file: keep it, a rerun only redoes this step
-        full = _disk_full(e, out.parent)
-        raise RSWError(
-            f"writing the COG {out} failed ({e}); nothing was written there.{' Is the disk full?' if full else ''} All "
-            "windows are kept in "
-            f"{self.partial}: {'free space (about twice its size) and ' if full else ''}run the same command again to "
-            "finish") from e
-    for p in (self.partial, self.sidecar): p.unlink(missing_ok=True)
+    self._finish(out)
     secs = time.perf_counter() - t0
     return dict(input=str(self.input), output=str(out), input_mpx=H * W / 1e6, output_mpx=H * W * s * s / 1e6,
                 seconds=secs, setup_seconds=t_setup,
