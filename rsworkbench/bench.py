@@ -276,6 +276,110 @@ def startup_seconds(code:str, # Python run in a fresh interpreter
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
 
+def _method_rows(add, names, specs, dev, modes, out_size, batch, repeats):
+    "Per method and mode: latency of one output tile, and batched throughput (a 'not run' row on an `RSWError`)."
+    for n in names:
+        sc = 4 if 4 in specs[n].scales else specs[n].scales[0]
+        for c in modes:
+            try: r1 = method_latency(n, sc, out_size, 1, dev, repeats, compile=c)
+            # e.g. Real-ESRGAN without its weights package: a row saying why, and the other rows still run
+            except RSWError as e:
+                add(dict(name=n, kind='method', device=str(dev), mode='compiled' if c else 'eager',
+                         note=f'not run: {e}')); break
+            add(r1); r = method_latency(n, sc, out_size, batch, dev, repeats, compile=c)
+            r['name'] = f'{n} (batch {batch})'; add(r)
+
+def _block_rows(add, blks, dev, modes, compile, repeats):
+    "Per building block and mode; on CUDA also the student's fast path (bf16, channels-last, CUDA graphs)."
+    for b in blks:
+        for c in modes: add(block_latency(b, dev, repeats=repeats, compile=c))
+        if b == 'slim-student' and dev.type == 'cuda':  # the fast path: bf16, channels-last, CUDA graphs
+            add(block_latency(b, dev, 'bf16', repeats=repeats, channels_last=True))
+            if compile: add(block_latency(b, dev, repeats=repeats, compile='reduce-overhead', channels_last=True))
+
+def _texadiff_skip_rows(add, dev, repeats):
+    "TA-sampling tile skipping: per-tile latency with and without (tiny configs)."
+    from rsworkbench.texadiff.pipeline import tile_skip_latency
+    t = tile_skip_latency(device=dev, repeats=repeats)
+    for k in ('plain', 'ta'):
+        add(dict(name=f"texadiff tiny, {'TA-sampling tile skip' if k == 'ta' else 'no skipping'}",
+                 kind='method-extra', device=str(dev), mode='eager',
+                 size=f"{t['tiles']} tiles ({t['sparse']} sparse), {t['steps']} steps",
+                 latency_ms=t[f'ms_per_tile_{k}'],
+                 unet_evals=t['unet_evals_ta' if k == 'ta' else 'unet_evals_plain']))
+
+def _onnx_rows(add, names, dev, out_size, repeats):
+    "The deployment path: the exported graph in onnxruntime against the same graph in eager torch."
+    from rsworkbench.deploy import EXPORTABLE, onnx_speed
+    import warnings
+    for n in [n for n in names if n in EXPORTABLE]:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore'); o = onnx_speed(n, out_size // 4, repeats)
+        except RSWError as e:
+            add(dict(name=f'{n} onnxruntime', kind='deploy', device=str(dev), note=f'not run: {e}')); continue
+        for k, lab in (('torch_s', 'eager torch graph'), ('onnxruntime_s', 'onnxruntime')):
+            add(dict(name=f'{n} {lab}', kind='deploy', device=str(dev),
+                     mode='eager' if k == 'torch_s' else 'onnxruntime',
+                     size=f'{out_size // 4} -> {out_size} px', latency_ms=o[k] * 1e3, x_eager=o[k] / o['torch_s']))
+
+def _scene_rows(add, dev, scene_rows, gdal_rows):
+    "Read -> SR -> COG end to end, each in a fresh process; then bicubic scenes against GDAL cubic."
+    from rsworkbench.scene import scene_row, gdal_benchmark
+    for n, side, opts in (SCENE_ROWS['cuda' if dev.type == 'cuda' else 'cpu'] if scene_rows is None
+                          else scene_rows):
+        r = scene_row(n, 4, size=side, device=str(dev), options=opts)
+        add(dict(name=r['name'], kind='scene', device=str(dev), mode='eager', size=r.get('size', ''),
+                 latency_ms=r['seconds'] * 1e3,
+                 mp_per_s=r['output_mpx_per_s'], input_mp_per_s=r['input_mpx_per_s'], peak_rss_mb=r['peak_rss_mb'],
+                 peak_device_mb=r['peak_device_mb']))
+    # the same scene, the same run: read the ratios, not the seconds
+    for side, sc in (GDAL_ROWS if gdal_rows is None else gdal_rows):
+        g = gdal_benchmark(side, sc)
+        r = scene_row('bicubic', sc, size=side, device=str(dev))
+        # wall time of each fresh process, start-up and imports included: what a user waits for either way
+        add(dict(name=g['name'], kind='scene-ref', device='cpu', mode='gdal', size=g['size'],
+                 latency_ms=g['wall_s'] * 1e3,
+                 mp_per_s=g['output_mpx'] / g['wall_s'], peak_rss_mb=g['peak_rss_mb']))
+        add(dict(name=f'rsw scene bicubic x{sc}', kind='scene-ref', device=str(dev), mode='eager', size=g['size'],
+                 latency_ms=r['wall_s'] * 1e3,
+                 mp_per_s=r['output_mpx'] / r['wall_s'], peak_rss_mb=r['peak_rss_mb'],
+                 x_gdal=r['wall_s'] / g['wall_s'], rss_x_gdal=r['peak_rss_mb'] / g['peak_rss_mb']))
+
+def _train_rows(add, repeats):
+    "Tiny trainers' samples/s in 1 and 2 gloo processes (fresh launches), and the speed-up over one."
+    tr = train_throughput(steps=max(repeats, 2))
+    one = {r['trainer']: r.get('samples_per_s') for r in tr if r['processes'] == 1}
+    for r in tr:
+        n, sps = r['processes'], r.get('samples_per_s')
+        add(dict(name=f"train {r['trainer']}", kind='train', device='cpu', mode=f"{n} process{'es' * (n > 1)}",
+                 size=f"tiny, batch {r['batch']} per process", latency_ms=r['seconds'] * 1e3 if sps else None,
+                 samples_per_s=sps, x_one_process=sps / one[r['trainer']] if sps and one.get(r['trainer'])
+                 else None,
+                 **({'note': r['note']} if 'note' in r else {})))
+
+def _startup_rows(add, repeats):
+    "What a user waits for before anything happens (fresh interpreters, median of `repeats`)."
+    for lab, code in STARTUP.items():
+        try:
+            add(dict(name=lab, kind='startup', device='cpu', mode='fresh process',
+                     latency_ms=startup_seconds(code, repeats) * 1e3))
+        except RSWError as e:
+            add(dict(name=lab, kind='startup', device='cpu', note=f'not run: {str(e).splitlines()[0]}'))
+
+def _bench_table(rows, dev) -> pd.DataFrame:
+    "The rows as a DataFrame with the ratio columns (x_bicubic, x_fastest) and the device in `attrs`."
+    df = pd.DataFrame(rows)
+    base = df.loc[(df.name == 'bicubic') & (df['mode'] == 'eager'), 'latency_ms']
+    m = df.kind == 'method'
+    if len(base): df.loc[m, 'x_bicubic'] = df.loc[m, 'latency_ms'] / float(base.iloc[0])
+    b = df.kind == 'block'
+    if b.any(): df.loc[b, 'x_fastest'] = df.loc[b, 'latency_ms'] / df.loc[b, 'latency_ms'].min()
+    df.attrs.update(device=str(dev),
+                    gpu=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor()
+                    or platform.machine(), torch=torch.__version__, threads=torch.get_num_threads())
+    return df
+
 def run_bench(device='auto', # where to measure
               methods=None, # method names (None: every registered demo method)
               blocks='auto', # block names, 'auto' (all on CUDA, CPU_BLOCKS on CPU) or () for none
@@ -307,94 +411,14 @@ def run_bench(device='auto', # where to measure
     add(dict(name='degradation realesrgan', kind='data', device=str(dev), mode='eager', size='16 x 256 px',
              latency_ms=d['seconds_median'] * 1e3, patches_per_s=d['patches_per_s']))
     modes = (False, True) if compile else (False,)
-    for n in names:
-        sc = 4 if 4 in specs[n].scales else specs[n].scales[0]
-        for c in modes:
-            try: r1 = method_latency(n, sc, out_size, 1, dev, repeats, compile=c)
-            # e.g. Real-ESRGAN without its weights package: a row saying why, and the other rows still run
-            except RSWError as e:
-                add(dict(name=n, kind='method', device=str(dev), mode='compiled' if c else 'eager',
-                         note=f'not run: {e}')); break
-            add(r1); r = method_latency(n, sc, out_size, batch, dev, repeats, compile=c)
-            r['name'] = f'{n} (batch {batch})'; add(r)
-    for b in blks:
-        for c in modes: add(block_latency(b, dev, repeats=repeats, compile=c))
-        if b == 'slim-student' and dev.type == 'cuda':  # the fast path: bf16, channels-last, CUDA graphs
-            add(block_latency(b, dev, 'bf16', repeats=repeats, channels_last=True))
-            if compile: add(block_latency(b, dev, repeats=repeats, compile='reduce-overhead', channels_last=True))
-    # TA-sampling tile skipping: per-tile latency with and without (tiny configs)
-    if texadiff_skip and 'texadiff' in specs:
-        from rsworkbench.texadiff.pipeline import tile_skip_latency
-        t = tile_skip_latency(device=dev, repeats=repeats)
-        for k in ('plain', 'ta'):
-            add(dict(name=f"texadiff tiny, {'TA-sampling tile skip' if k == 'ta' else 'no skipping'}",
-                     kind='method-extra', device=str(dev), mode='eager',
-                     size=f"{t['tiles']} tiles ({t['sparse']} sparse), {t['steps']} steps",
-                     latency_ms=t[f'ms_per_tile_{k}'],
-                     unet_evals=t['unet_evals_ta' if k == 'ta' else 'unet_evals_plain']))
-    # the deployment path: the exported graph in onnxruntime against the same graph in eager torch
-    if onnx and dev.type == 'cpu':
-        from rsworkbench.deploy import EXPORTABLE, onnx_speed
-        import warnings
-        for n in [n for n in names if n in EXPORTABLE]:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter('ignore'); o = onnx_speed(n, out_size // 4, repeats)
-            except RSWError as e:
-                add(dict(name=f'{n} onnxruntime', kind='deploy', device=str(dev), note=f'not run: {e}')); continue
-            for k, lab in (('torch_s', 'eager torch graph'), ('onnxruntime_s', 'onnxruntime')):
-                add(dict(name=f'{n} {lab}', kind='deploy', device=str(dev),
-                         mode='eager' if k == 'torch_s' else 'onnxruntime',
-                         size=f'{out_size // 4} -> {out_size} px', latency_ms=o[k] * 1e3, x_eager=o[k] / o['torch_s']))
-    if scene:  # read -> SR -> COG end to end, each in a fresh process
-        from rsworkbench.scene import scene_row
-        for n, side, opts in (SCENE_ROWS['cuda' if dev.type == 'cuda' else 'cpu'] if scene_rows is None
-                              else scene_rows):
-            r = scene_row(n, 4, size=side, device=str(dev), options=opts)
-            add(dict(name=r['name'], kind='scene', device=str(dev), mode='eager', size=r.get('size', ''),
-                     latency_ms=r['seconds'] * 1e3,
-                     mp_per_s=r['output_mpx_per_s'], input_mp_per_s=r['input_mpx_per_s'], peak_rss_mb=r['peak_rss_mb'],
-                     peak_device_mb=r['peak_device_mb']))
-        from rsworkbench.scene import gdal_benchmark
-        # the same scene, the same run: read the ratios, not the seconds
-        for side, sc in (GDAL_ROWS if gdal_rows is None else gdal_rows):
-            g = gdal_benchmark(side, sc)
-            r = scene_row('bicubic', sc, size=side, device=str(dev))
-            # wall time of each fresh process, start-up and imports included: what a user waits for either way
-            add(dict(name=g['name'], kind='scene-ref', device='cpu', mode='gdal', size=g['size'],
-                     latency_ms=g['wall_s'] * 1e3,
-                     mp_per_s=g['output_mpx'] / g['wall_s'], peak_rss_mb=g['peak_rss_mb']))
-            add(dict(name=f'rsw scene bicubic x{sc}', kind='scene-ref', device=str(dev), mode='eager', size=g['size'],
-                     latency_ms=r['wall_s'] * 1e3,
-                     mp_per_s=r['output_mpx'] / r['wall_s'], peak_rss_mb=r['peak_rss_mb'],
-                     x_gdal=r['wall_s'] / g['wall_s'], rss_x_gdal=r['peak_rss_mb'] / g['peak_rss_mb']))
-    if train or (train is None and dev.type == 'cpu'):   # tiny trainers, 1 and 2 gloo processes (fresh launches)
-        tr = train_throughput(steps=max(repeats, 2))
-        one = {r['trainer']: r.get('samples_per_s') for r in tr if r['processes'] == 1}
-        for r in tr:
-            n, sps = r['processes'], r.get('samples_per_s')
-            add(dict(name=f"train {r['trainer']}", kind='train', device='cpu', mode=f"{n} process{'es' * (n > 1)}",
-                     size=f"tiny, batch {r['batch']} per process", latency_ms=r['seconds'] * 1e3 if sps else None,
-                     samples_per_s=sps, x_one_process=sps / one[r['trainer']] if sps and one.get(r['trainer'])
-                     else None,
-                     **({'note': r['note']} if 'note' in r else {})))
-    # what a user waits for before anything happens (fresh interpreters, median of `repeats`)
-    if startup or (startup is None and dev.type == 'cpu'):
-        for lab, code in STARTUP.items():
-            try:
-                add(dict(name=lab, kind='startup', device='cpu', mode='fresh process',
-                         latency_ms=startup_seconds(code, repeats) * 1e3))
-            except RSWError as e:
-                add(dict(name=lab, kind='startup', device='cpu', note=f'not run: {str(e).splitlines()[0]}'))
-    df = pd.DataFrame(rows)
-    base = df.loc[(df.name == 'bicubic') & (df['mode'] == 'eager'), 'latency_ms']
-    m = df.kind == 'method'
-    if len(base): df.loc[m, 'x_bicubic'] = df.loc[m, 'latency_ms'] / float(base.iloc[0])
-    b = df.kind == 'block'
-    if b.any(): df.loc[b, 'x_fastest'] = df.loc[b, 'latency_ms'] / df.loc[b, 'latency_ms'].min()
-    df.attrs.update(device=str(dev),
-                    gpu=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else platform.processor()
-                    or platform.machine(), torch=torch.__version__, threads=torch.get_num_threads())
+    _method_rows(add, names, specs, dev, modes, out_size, batch, repeats)
+    _block_rows(add, blks, dev, modes, compile, repeats)
+    if texadiff_skip and 'texadiff' in specs: _texadiff_skip_rows(add, dev, repeats)
+    if onnx and dev.type == 'cpu': _onnx_rows(add, names, dev, out_size, repeats)
+    if scene: _scene_rows(add, dev, scene_rows, gdal_rows)
+    if train or (train is None and dev.type == 'cpu'): _train_rows(add, repeats)
+    if startup or (startup is None and dev.type == 'cpu'): _startup_rows(add, repeats)
+    df = _bench_table(rows, dev)
     if out is not None:
         out = Path(out); out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out/'bench.csv', df.to_csv(index=False))
