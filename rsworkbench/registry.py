@@ -46,7 +46,7 @@ def register_method(name:str, # the name users type (`rsw sr --method NAME`)
                     description:str='', # one line for `rsw sr --help` and docs
                     deterministic:bool=True, # same input -> same output (tiling tests rely on it)
                     demo:bool=True, # include in `rsw demo` (False when it needs a user checkpoint)
-                    variants=None, # the shipped variants (keys of `VARIANTS`) passed as `variant=`; None: from `shipped`
+                    variants=None, # the shipped variants (keys of `VARIANTS`) as `variant=`; None: from `shipped`
                     shipped=None): # the default shipped checkpoint folder (its variants live beside it)
     "Register (or replace) an SR method under `name`."
     if variants is None: variants = shipped_variants(shipped) if shipped is not None else ()
@@ -149,7 +149,7 @@ def training_record(folder # a checkpoint folder
 
 def recorded_degradation(record:dict # a training record (`training_record`) or a trainer's history
                         ) -> str|None:
-    "The degradation preset a record names: its `degradation` as a name, or a trainer's {'degrader': repr, 'preset': ...}."
+    "The degradation preset a record names: its `degradation` name, or a trainer's {'degrader': ..., 'preset': ...}."
     import re
     d = record.get('degradation')
     if d is None or isinstance(d, str): return d

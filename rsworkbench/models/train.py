@@ -184,7 +184,7 @@ def load_residual_cnn(scale:int=4, # SR factor; must match the checkpoint
                       dtype=None, # None/'auto', 'fp32', 'fp16', 'bf16'
                       tile:int|None=None, # tile side for large inputs (None: whole image)
                       tile_pad:int=16, # context around each tile
-                      variant:str|None=None # a shipped variant ('bicubic', 'realworld'; `registry.VARIANTS`); None: bicubic
+                      variant:str|None=None # a shipped variant ('bicubic', 'realworld'); None: bicubic
                      ) -> RRDBUpscaler:
     "A trained `ResidualSRNet` behind the registry protocol."
     shipped = SHIPPED.get(scale)
