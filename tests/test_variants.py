@@ -1,0 +1,52 @@
+"""Shipped variants (issue #32): each is better on the degradation it was trained for, evaluation flags a mismatched row, and
+the CLI selects them."""
+import warnings
+import numpy as np, pytest, torch
+from rsworkbench.core import data_dir, RSWError
+from rsworkbench.registry import get_method, list_methods, method_folder, degradation_mismatch
+from rsworkbench.data.io import read_raster
+from rsworkbench.data.degrade import Degrader
+from rsworkbench.metrics import psnr_y
+
+def _hr(side=128):
+    a = read_raster(data_dir()/'demo_naip_rgb.tif').values[:3, :side, :side].astype(np.float32) / 255
+    return torch.from_numpy(a)[None]
+
+def _psnr(method, variant, lr, hr):
+    up = get_method(method, 4, 'cpu', variant=variant)
+    with torch.inference_mode(): sr = ((up.upscale(lr * 2 - 1).float() + 1) / 2).clamp(0, 1)
+    return float(psnr_y((sr * 255).round() / 255, hr))
+
+def test_shipped_variants_listed():
+    for m in ('residual-cnn', 'slim-student'): assert list_methods()[m].variants == ('bicubic', 'realworld')
+    with pytest.raises(RSWError, match="no 'realworld' variant"): get_method('texadiff', 4, variant='realworld')
+
+@pytest.mark.parametrize('method, margin', [('residual-cnn', 0.3), ('slim-student', 0.0)])   # dB (the student gains less)
+def test_each_variant_wins_on_its_own_degradation(method, margin, one_thread):
+    "Real-world LR (3 degradation draws): the realworld variant beats the bicubic one; clean bicubic LR: the other way round."
+    hr = _hr()
+    real = [Degrader('slimdiffsr', 4, seed=s)(hr) for s in (1, 2, 3)]
+    rw = np.mean([_psnr(method, 'realworld', lr, hr) for lr in real]); bi = np.mean([_psnr(method, 'bicubic', lr, hr) for lr in real])
+    assert rw > bi + margin, (rw, bi)
+    clean = Degrader('bicubic', 4, seed=0)(hr)
+    assert _psnr(method, 'bicubic', clean, hr) > _psnr(method, 'realworld', clean, hr)
+
+def test_mismatch_is_flagged():
+    assert degradation_mismatch(method_folder('residual-cnn', {}), 'slimdiffsr') is not None           # bicubic-trained
+    assert degradation_mismatch(method_folder('residual-cnn', {'variant': 'realworld'}), 'slimdiffsr') is None
+    from rsworkbench.experiments import evaluate_methods
+    hr = _hr(64); lr = Degrader('slimdiffsr', 4, seed=0)(hr)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        tab = evaluate_methods({'residual-cnn': {}, 'residual-cnn:rw': {'variant': 'realworld'}}, [(lr, hr)], ('psnr',), 4,
+                               progress=False, degradation='slimdiffsr')
+    assert list(tab.attrs['mismatched']) == ['residual-cnn'] and any('mismatched' in str(x.message) for x in w)
+
+def test_cli_variant(tmp_path):
+    from rsworkbench.cli import main
+    src = data_dir()/'demo_naip_rgb.tif'
+    assert main(['sr', str(src), str(tmp_path/'a.tif'), '--method', 'residual-cnn', '--variant', 'realworld']) == 0
+    assert main(['sr', str(src), str(tmp_path/'b.tif'), '--method', 'residual-cnn']) == 0
+    a, b = read_raster(tmp_path/'a.tif').values, read_raster(tmp_path/'b.tif').values
+    assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).mean() > 0.5   # another model ran
+    assert main(['sr', str(src), str(tmp_path/'c.tif'), '--method', 'texadiff', '--variant', 'realworld']) == 2
