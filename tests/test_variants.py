@@ -50,3 +50,13 @@ def test_cli_variant(tmp_path):
     a, b = read_raster(tmp_path/'a.tif').values, read_raster(tmp_path/'b.tif').values
     assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).mean() > 0.5   # another model ran
     assert main(['sr', str(src), str(tmp_path/'c.tif'), '--method', 'texadiff', '--variant', 'realworld']) == 2
+
+def test_training_records_name_the_preset():
+    "A trainer's recorded degradation names the preset, so a new checkpoint's training.json can be compared at evaluation."
+    from rsworkbench.models.train import PatchSampler
+    from rsworkbench.data.datasets import bundled_images
+    from rsworkbench.registry import recorded_degradation
+    for preset in ('slimdiffsr', 'realesrgan'):
+        ps = PatchSampler(bundled_images()[:1], 32, 4, degrader=Degrader(preset, 4))
+        assert recorded_degradation(dict(degradation=ps.degradation)) == preset
+    assert recorded_degradation(dict(degradation=PatchSampler(bundled_images()[:1], 32, 4).degradation)) == 'bicubic'

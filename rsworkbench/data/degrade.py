@@ -481,13 +481,13 @@ class Degrader:
                  scale:int=4, # SR factor; h and w must be divisible by it
                  seed:int|None=None, # seeds the degrader's own generator
                 ):
+        self.preset = config if isinstance(config, str) else None   # recorded with training runs (which degradation)
         if isinstance(config, str):
             if config not in PRESETS:
                 raise RSWError(
                     f"Unknown degradation preset {config!r}; choose one of {sorted(PRESETS)} or pass a "
                     "DegradationConfig")
             config = PRESETS[config]
-        self.preset = config if isinstance(config, str) else None   # recorded with training runs (which degradation)
         self.config, self.scale = replace(config).validate(), int(scale)
         if self.scale < 1: raise RSWError(f"Degrader: scale must be a positive integer, got {scale}")
         self.generator = torch.Generator()
