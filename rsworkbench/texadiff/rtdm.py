@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
 from scipy import ndimage
 from diffusers import ModelMixin, ConfigMixin
 from diffusers.configuration_utils import register_to_config
@@ -115,7 +114,8 @@ class SpatialLPIPS(nn.Module):
                  heads:str|Path|None=None): # LPIPS linear heads file
         super().__init__()
         b, h = lpips_weight_paths(backbone, heads)
-        net = torchvision.models.alexnet(weights=None)
+        from torchvision.models import alexnet   # here, not at import: torchvision loads torch._dynamo (seconds)
+        net = alexnet(weights=None)
         self.features = _load_alexnet_features(net.features, b).eval().requires_grad_(False)
         sdh = load_state_dict(h)
         self.lins = nn.ModuleList([nn.Conv2d(c, 1, 1, bias=False) for c in self.chans])
