@@ -7,8 +7,7 @@ from __future__ import annotations
 import os, random, tempfile, contextlib, hashlib, logging, math
 from pathlib import Path
 import numpy as np
-import torch
-import torch.nn.functional as F
+# torch is imported inside the functions that use it: `rsw --help` and the bicubic scene path never load it
 
 # pyiqa pulls in bitsandbytes, whose CPU backend logs a warning about an optional kernel package on import; it concerns
 # 4-bit quantisation, which rsworkbench never uses
@@ -54,6 +53,7 @@ def weights_dir() -> Path:
 def seed_everything(seed:int=0 # seed for python, numpy and torch (all devices)
                    ) -> torch.Generator:
     "Seed every RNG and return a CPU `torch.Generator` seeded the same way."
+    import torch
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
@@ -61,6 +61,7 @@ def seed_everything(seed:int=0 # seed for python, numpy and torch (all devices)
 def get_device(device:str|torch.device|None='auto' # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
               ) -> torch.device:
     "Resolve a device name; 'auto' takes CUDA, then MPS, then CPU. Asking for an absent CUDA device is an error."
+    import torch
     if device is None or device == 'auto':
         if torch.cuda.is_available(): return torch.device('cuda')
         if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
@@ -74,6 +75,7 @@ def get_dtype(device:torch.device|str, # the device the model runs on
               dtype:str|torch.dtype|None='auto' # 'auto', 'fp32', 'fp16', 'bf16' or a torch dtype
              ) -> torch.dtype:
     "Dtype policy: fp32 on CPU, fp16 on CUDA (bf16 when asked); explicit choices win."
+    import torch
     if isinstance(dtype, torch.dtype): return dtype
     names = {'fp32': torch.float32, 'float32': torch.float32, 'fp16': torch.float16, 'float16': torch.float16,
              'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16}
@@ -89,6 +91,7 @@ def img2tensor(img:np.ndarray, # (h, w) or (h, w, c) array; uint8/uint16 scaled 
     if a.ndim == 2: a = a[..., None]
     if a.ndim != 3: raise RSWError(f"expected an image of shape (h, w) or (h, w, c), got {a.shape}")
     if np.issubdtype(a.dtype, np.integer): a = a.astype(np.float32) / np.iinfo(a.dtype).max
+    import torch
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(2, 0, 1)[None].to(device)
 
 def tensor2img(t:torch.Tensor, # (1, c, h, w) or (c, h, w) in [0, 1]
@@ -125,6 +128,7 @@ def check_image(x, # the tensor to check
                 channels:int=3 # channels it must have
                ) -> torch.Tensor:
     "Refuse anything but a finite (b, `channels`, h, w) tensor in [-1, 1]; returns `x`."
+    import torch
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != channels:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise RSWError(f"{name} must be a (b, {channels}, h, w) tensor in [-1, 1], got {got}")
@@ -177,6 +181,7 @@ def check_tile(tile, overlap, name:str='latent_tile', # the tile argument's name
 COLOR_FIXES = ('wavelet', 'adain') # the pipelines' `color_fix` methods; None: no fix
 
 def _wavelet_blur(x, r):
+    import torch, torch.nn.functional as F
     k = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], device=x.device, dtype=x.dtype) / 16
     return F.conv2d(F.pad(x, (r, r, r, r), mode='replicate'), k.expand(x.shape[1], 1, 3, 3), groups=x.shape[1],
                     dilation=r)
@@ -186,7 +191,7 @@ def wavelet_decompose(x:torch.Tensor, # (b, c, h, w)
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     "À-trous split into (high, low) with high + low == x."
     levels = max(1, min(levels, int(math.log2(max(min(x.shape[-2:]) - 1, 1))) + 1))
-    high, low = torch.zeros_like(x), x
+    high, low = x.new_zeros(x.shape), x
     for i in range(levels):
         b = _wavelet_blur(low, 2 ** i)
         high, low = high + (low - b), b
@@ -255,6 +260,7 @@ def load_state_dict(path:str|Path # a .safetensors, .pt/.pth/.bin or .ckpt file
         from safetensors.torch import load_file
         try: return load_file(str(path))
         except Exception as e: raise RSWError(f"corrupt safetensors file {path}: {e}") from e
+    import torch
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise RSWError(f"refusing to load {path}: not a plain weights file (only tensors are accepted, "
