@@ -4,15 +4,15 @@
 
 # %% ../../nbs/10_data.io.ipynb #f85f2762
 from __future__ import annotations
-import json, os, socket, time, warnings, dataclasses
+import json, os, socket, sys, time, warnings, dataclasses
+from importlib.util import find_spec
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
-import torch
-import xarray as xr
+# torch and xarray (with rioxarray) are imported on first use: the scene path for bicubic never loads them
 try:  # the geo stack (GDAL); without it images still read and write, without georeference (see `HAVE_GEO`)
-    import rioxarray  # registers the `.rio` accessor
+    if find_spec('rioxarray') is None: raise ImportError('rioxarray')
     import rasterio
     from rasterio.errors import RasterioIOError, NotGeoreferencedWarning
     from rasterio.transform import Affine
@@ -50,8 +50,20 @@ def _check_bands(bands, n, path):
         raise RSWError(f"band index {bad or bands} out of range for {path}: it has {n} band(s), numbered 1..{n}")
     return bands
 
+def _xr():
+    "xarray, imported on first use, with rioxarray's `.rio` accessor registered where the geo stack is present."
+    import xarray
+    if HAVE_GEO: import rioxarray
+    return xarray
+
+def _is_da(x) -> bool:
+    "Is `x` an xarray DataArray? (Without importing xarray: if nothing imported it, `x` is none.)"
+    xr = sys.modules.get('xarray')
+    return xr is not None and isinstance(x, xr.DataArray)
+
 def _make_da(arr, path, bands, crs=None, transform=None, nodata=None) -> xr.DataArray:
     "Wrap a (c, h, w) array with coordinates and georeference attrs."
+    xr = _xr()
     c, h, w = arr.shape
     t = tuple(float(v) for v in tuple(transform)[:6]) if transform is not None else (1., 0., 0., 0., 1., 0.)
     geo = crs is not None
@@ -150,7 +162,7 @@ def read_raster(path, # PNG/JPG/WebP/TIFF/GeoTIFF/COG, or a Sentinel-2 `.mat`
 
 # %% ../../nbs/10_data.io.ipynb #313364a4
 def _nodata_of(x):
-    return x.attrs.get('nodata') if isinstance(x, xr.DataArray) else None
+    return x.attrs.get('nodata') if _is_da(x) else None
 
 def _invalid_bands(a:np.ndarray, nodata) -> np.ndarray:
     "Per-band mask (c, h, w) of the values to fill: NaNs, and all bands of all-nodata pixels."
@@ -162,7 +174,7 @@ def _invalid_bands(a:np.ndarray, nodata) -> np.ndarray:
 def valid_mask(da # DataArray (band, y, x) or a (c, h, w) array
               ) -> np.ndarray:
     "Boolean (h, w) mask, True where the pixel holds data (no NaN band, not all bands nodata)."
-    a = np.asarray(da.values if isinstance(da, xr.DataArray) else da)
+    a = np.asarray(da.values if _is_da(da) else da)
     if a.ndim == 2: a = a[None]
     return ~_invalid_bands(a, _nodata_of(da)).any(0)
 
@@ -207,7 +219,7 @@ def to_model_range(x, # DataArray (band, y, x) or array (c, h, w) / (h, w)
                    nodata:float|None=None # nodata for plain arrays (DataArrays carry theirs)
                   ) -> tuple:
     "A raster → ((1, c, h, w) float32 tensor in [-1, 1], `ScaleInfo`); NaN/nodata pixels become 0."
-    a = np.asarray(x.values if isinstance(x, xr.DataArray) else x)
+    a = np.asarray(x.values if _is_da(x) else x)
     if a.ndim == 2: a = a[None]
     if a.ndim != 3: raise RSWError(f"to_model_range takes (c, h, w) or (h, w), got shape {a.shape}")
     nd = _nodata_of(x) if nodata is None else nodata
@@ -217,6 +229,7 @@ def to_model_range(x, # DataArray (band, y, x) or array (c, h, w) / (h, w)
     t = np.where(bad, 0., np.clip(t, -1, 1)).astype(np.float32)
     info = ScaleInfo(a.dtype.name, lo, hi, None if nd is None else float(nd), mode)
     info._restore = (bad, a[bad]) if bad.any() else None  # runtime only: not part of the JSON
+    import torch
     return torch.from_numpy(t)[None], info
 
 # %% ../../nbs/10_data.io.ipynb #b290b49e
@@ -311,7 +324,8 @@ def stretch_tags(stretch, lo, hi) -> dict:
 # %% ../../nbs/10_data.io.ipynb #deb44d6b
 def to_model_bands(a:np.ndarray, # (c, h, w) raster values
                    lo, hi, # per-band bounds (`stretch_bounds`)
-                   invalid:np.ndarray # (h, w) invalid mask
+                   invalid:np.ndarray, # (h, w) invalid mask
+                   tensor:bool=True # False: a numpy array (torch is not imported)
                   ) -> torch.Tensor:
     "(c, h, w) float32 tensor in [-1, 1]; invalid pixels take their band's mean valid value (mid grey when none)."
     lo, hi = np.asarray(lo, np.float64)[:, None, None], np.asarray(hi, np.float64)[:, None, None]
@@ -320,7 +334,10 @@ def to_model_bands(a:np.ndarray, # (c, h, w) raster values
         ok = ~invalid
         fill = x[:, ok].mean(1) if ok.any() else np.zeros(len(x), np.float32)
         x[:, invalid] = np.nan_to_num(fill)[:, None]
-    return torch.from_numpy(np.nan_to_num(x))
+    x = np.nan_to_num(x)
+    if not tensor: return x
+    import torch
+    return torch.from_numpy(x)
 
 def keep_off_nodata(a:np.ndarray, # output values (c, h, w), changed in place
                     nodata # the nodata value (None or NaN: nothing to do)
@@ -343,7 +360,7 @@ def from_model_bands(y, # (c, h, w) tensor or array in [-1, 1]
                     ) -> np.ndarray:
     "Back to raster values in `dtype`: the exact inverse of `to_model_bands` (rounded and range-checked for integers)."
     dt = np.dtype(dtype)
-    y = y.detach().float().cpu().numpy() if torch.is_tensor(y) else np.asarray(y, np.float32)
+    y = y.detach().float().cpu().numpy() if hasattr(y, 'detach') else np.asarray(y, np.float32)
     # one copy; in place from here
     a = y.astype(np.float64 if dt.itemsize > 4 or (dt.kind in 'iu' and dt.itemsize == 4) else np.float32)
     np.clip(a, -1, 1, out=a); a += 1; a *= ((np.asarray(hi) - np.asarray(lo)) / 2)[:, None, None]
@@ -421,7 +438,7 @@ def clean_leftovers(path # the output whose temporaries to remove (hold its `out
 
 # %% ../../nbs/10_data.io.ipynb #0c3e26ed
 def _as_chw(array) -> np.ndarray:
-    a = np.asarray(array.values if isinstance(array, xr.DataArray) else array)
+    a = np.asarray(array.values if _is_da(array) else array)
     if a.ndim == 2: a = a[None]
     if a.ndim != 3: raise RSWError(f"expected an array of shape (c, h, w) or (h, w), got {a.shape}")
     return a
@@ -430,13 +447,13 @@ def _like_crs(like) -> str|None:
     "WKT CRS of `like`: from `read_raster`'s attrs, else from the `.rio` accessor (e.g. `rioxarray.open_rasterio`)."
     if like is None: return None
     if 'crs' in like.attrs: return like.attrs['crs']
-    crs = like.rio.crs
+    _xr(); crs = like.rio.crs
     return crs.to_wkt() if crs is not None else None
 
 def like_transform(like:xr.DataArray) -> Affine|None:
     "The affine transform of `like` (None when it has no CRS), re-anchored on its coordinates after cropping."
     if _like_crs(like) is None: return None
-    if 'transform' not in like.attrs: return like.rio.transform(recalc=True)
+    if 'transform' not in like.attrs: _xr(); return like.rio.transform(recalc=True)
     a, b, c, d, e, f = like.attrs['transform']
     if b == 0 and d == 0 and like.sizes.get('x', 0) and like.sizes.get('y', 0):
         c, f = float(like.x[0]) - a / 2, float(like.y[0]) - e / 2
