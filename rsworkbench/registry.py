@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, runtime_checkable
-import torch
 from .core import RSWError
 
 # %% auto #0
