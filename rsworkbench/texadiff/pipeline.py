@@ -30,8 +30,8 @@ from ..models.autoencoder import load_vae
 # %% auto #0
 __all__ = ['TEXADIFF_PROMPT', 'TEXADIFF_NEGATIVE_PROMPT', 'SCALE', 'MASK_VARIANTS', 'TA_WINDOWS', 'TINY_CONTROL',
            'TINY_PREDICTOR', 'SMALL_CONTROL', 'CONTROL_SIZES', 'SHIPPED_TEXADIFF', 'PromptEmbeds', 'prompt_for',
-           'encode_prompt', 'TexADiffOutput', 'vae_factor', 'lr_geometry', 'TexADiffPipeline', 'mask_grids',
-           'tiny_pipeline', 'build_pipeline', 'TexADiffUpscaler', 'load_texadiff', 'tile_skip_latency',
+           'encode_prompt', 'TexADiffOutput', 'vae_factor', 'lr_geometry', 'TexADiffPipeline', 'psr_upscaler',
+           'mask_grids', 'tiny_pipeline', 'build_pipeline', 'TexADiffUpscaler', 'load_texadiff', 'tile_skip_latency',
            'texadiff_figure']
 
 # %% ../../nbs/74_texadiff.pipeline.ipynb #37b97134
@@ -208,6 +208,13 @@ def check_psr(self:TexADiffPipeline, psr, # None, a (b, 3, 4h, 4w) tensor in [-1
             got = getattr(psr, 'scale', '?')
             raise RSWError(f"scale mismatch: the PSR upscaler is x{got}, TexADiff needs x{SCALE}")
 
+def psr_upscaler(method:str, # a registered x4 method, or 'name:variant' for a shipped variant ('residual-cnn:realworld')
+                 device='cpu' # torch device
+                ):
+    "The x4 `Upscaler` a `psr_method` string names: `get_method(name, variant=...)`."
+    name, _, variant = method.partition(':')
+    return get_method(name, SCALE, device=device, variant=variant or None)
+
 @patch
 @torch.no_grad()
 def run_psr(self:TexADiffPipeline, lr:torch.Tensor, psr=None) -> torch.Tensor:
@@ -221,7 +228,7 @@ def run_psr(self:TexADiffPipeline, lr:torch.Tensor, psr=None) -> torch.Tensor:
             raise RSWError(f"scale mismatch: psr_net is x{self.psr_net.config.scale}, TexADiff needs x{SCALE}")
         p = next(self.psr_net.parameters())
         return (self.psr_net(from_pm1(lr).to(p)).float().clamp(0, 1) * 2 - 1).to(lr)
-    if self._psr_up is None: self.set_psr(get_method(self.config.psr_method, SCALE, device=lr.device))
+    if self._psr_up is None: self.set_psr(psr_upscaler(self.config.psr_method, lr.device))
     out = self._psr_up.upscale(lr)
     if tuple(out.shape[-2:]) != (SCALE * h, SCALE * w):
         raise RSWError(f"scale mismatch: the PSR stage returned {tuple(out.shape[-2:])} for LR {(h, w)}")

@@ -25,7 +25,7 @@ from ..metrics import compute_metrics
 # %% auto #0
 __all__ = ['EVAL_METRICS', 'MASKS', 'PAPER_INCREMENTAL', 'PAPER_FULL', 'PAPER_MASKS', 'rtdm_targets', 'step_generator',
            'ControlledUNet', 'texadiff_draws', 'texadiff_step_loss', 'train_texadiff', 'predictor_metrics',
-           'train_predictor', 'texadiff_data', 'evaluate_texadiff', 'with_paper']
+           'train_predictor', 'texadiff_data', 'evaluate_texadiff', 'with_paper', 'training_summary', 'ship_texadiff']
 
 # %% ../../nbs/75_texadiff.train.ipynb #f3f81b1d
 @torch.no_grad()
@@ -336,3 +336,50 @@ def with_paper(table, # ours: a DataFrame indexed by row name (e.g. from experim
     import pandas as pd
     p = pd.DataFrame.from_dict(paper, orient='index').add_prefix('paper_')
     return table.join(p, how='left')
+
+# %% ../../nbs/75_texadiff.train.ipynb #cc1a12cb
+def training_summary(run_dir, # a training run folder: history.json (and params.json when run by run_template)
+                     **extra # further entries (e.g. device=, source=)
+                    ) -> dict:
+    "The `training.json` record of a texadiff training run."
+    import json
+    from pathlib import Path
+    from ..loop import read_history
+    from ..registry import recorded_degradation
+    h, pj = read_history(run_dir), Path(run_dir)/'params.json'
+    p = json.loads(pj.read_text()) if pj.exists() else {}
+    deg = h.get('degradation') or {}
+    rec = dict(degradation=recorded_degradation(h), scale=SCALE, usm_target=deg.get('usm_target'),
+               steps=int(h['step'][-1]) if h['step'] else 0, minutes=round(float(h['minutes']), 1),
+               template='72_texadiff_train')
+    keys = ('data', 'init', 'psr', 'learning_rate', 'batch', 'patch', 'unfreeze', 'latent_residual', 'prediction_type')
+    rec.update({k: p[k] for k in keys if k in p})
+    if isinstance(rec.get('init'), str) and rec['init']: rec['init'] = Path(rec['init']).name   # the asset, not a local path
+    return {**rec, **extra}
+
+def ship_texadiff(run_dir, # a training run folder (its checkpoint/ and history)
+                  dest, # the asset folder, e.g. `variant_folder(SHIPPED_TEXADIFF, 'realworld')`
+                  checkpoint=None, # the pipeline folder to ship (None: <run_dir>/checkpoint)
+                  spacing:str|None='trailing', # the scheduler's timestep spacing (None: keep)
+                  steps:int|None=1, # default_steps saved with the pipeline (None: keep)
+                  half:bool=True, # UNet and control in fp16 (they load back as fp32)
+                  **extra # further training.json entries
+                 ) -> dict:
+    "Write the pipeline of a training run to `dest` with its `training.json`; returns the record."
+    import json, shutil, tempfile
+    from pathlib import Path
+    from ..models.backbones import configure_sampler
+    from ..registry import TRAINING_RECORD
+    pipe = TexADiffPipeline.from_pretrained(str(checkpoint or Path(run_dir)/'checkpoint'))
+    configure_sampler(pipe, spacing, steps)
+    if half: pipe.unet.half(); pipe.control.half()
+    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    rec = training_summary(run_dir, psr=pipe.config.psr_method, **extra)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent))
+    pipe.save_pretrained(str(tmp), safe_serialization=True)
+    if (dest/'README.md').exists(): shutil.copy(dest/'README.md', tmp/'README.md')
+    (tmp/TRAINING_RECORD).write_text(json.dumps(rec, indent=1) + '\n')
+    if dest.exists(): shutil.rmtree(dest)
+    tmp.rename(dest)
+    for f in [dest, *dest.rglob('*')]: f.chmod(0o755 if f.is_dir() else 0o644)   # mkdtemp makes them private
+    return rec
