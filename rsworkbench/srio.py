@@ -6,8 +6,8 @@
 from __future__ import annotations
 import inspect, os, warnings
 from pathlib import Path
-import numpy as np, torch
-import torch.nn.functional as F
+import numpy as np
+# torch is imported where a tensor is made: the bicubic scene path (`BicubicUpscaler.upscale_array`) never loads it
 from .core import RSWError, get_device
 from .registry import get_method, list_methods, register_method, _home_spec
 from .data.io import (read_raster, write_image, valid_mask, IMAGE_EXTS, ensure_bands, band_range,
@@ -16,26 +16,62 @@ from .data.io import (read_raster, write_image, valid_mask, IMAGE_EXTS, ensure_b
                                   parse_stretch)
 
 # %% auto #0
-__all__ = ['BicubicUpscaler', 'sr_array', 'check_options', 'sr_raster', 'sr_files', 'sr_path']
+__all__ = ['BicubicUpscaler', 'cubic_upsample', 'sr_array', 'check_options', 'sr_raster', 'sr_files', 'sr_path']
 
 # %% ../nbs/80b_srio.ipynb #a1a042f5
 class BicubicUpscaler:
-    "Bicubic interpolation (torch, `align_corners=False`), clamped to [-1, 1]."
+    "Bicubic interpolation (torch's `align_corners=False`, or `cubic_upsample` on arrays), clamped to [-1, 1]."
     def __init__(self, scale:int=4, # integer factor 2..32
                  device='cpu'): # unused; bicubic runs where the input is
         if int(scale) != scale or not 1 <= scale <= 32:
             raise RSWError(f"bicubic scale must be an integer in 1..32, got {scale}")
         self.scale = int(scale)
 
-    @torch.no_grad()
     def upscale(self, x:torch.Tensor) -> torch.Tensor:
         "(b, c, h, w) in [-1, 1] → (b, c, h·s, w·s) in [-1, 1]."
-        return F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False).clamp(-1, 1)
+        import torch, torch.nn.functional as F
+        with torch.no_grad():
+            return F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False).clamp(-1, 1)
+
+    def upscale_array(self, x:np.ndarray) -> np.ndarray:
+        "`upscale` of a float32 array (..., h, w) in numpy, equal to it to fp tolerance; `scene` uses it on the CPU."
+        y = cubic_upsample(x, self.scale)
+        return np.clip(y, -1, 1, out=y)
 
     __call__ = upscale
     def __repr__(self): return f'BicubicUpscaler(scale={self.scale})'
 
 register_method('bicubic', BicubicUpscaler, scales=(2, 3, 4, 8, 16, 32), description='bicubic interpolation (torch)')
+
+# %% ../nbs/80b_srio.ipynb #7722f2b5
+def _cubic_weights(s:int) -> tuple[np.ndarray, np.ndarray]:
+    "Per output phase p = 0..s-1: the 4 tap weights (s, 4) and the first tap's input offset (s,) at integer factor s."
+    A, d = -0.75, (np.arange(s) + 0.5) / s - 0.5  # source position of phase p relative to its input pixel
+    start = np.floor(d).astype(int); t = d - start
+    near = lambda x: ((A + 2) * x - (A + 3)) * x * x + 1          # |x| <= 1
+    far = lambda x: ((A * x - 5 * A) * x + 8 * A) * x - 4 * A      # 1 < |x| < 2
+    return np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], 1), start - 1
+
+def _cubic_axis(x:np.ndarray, s:int, axis:int) -> np.ndarray:
+    "Upsample one axis (-1 or -2) of `x` by `s`, border pixels repeated."
+    n, (w, off) = x.shape[axis], _cubic_weights(s)
+    pad = [(0, 0)] * x.ndim; pad[axis] = (2, 2)
+    xp = np.pad(x, pad, mode='edge')
+    take = lambda a: xp[..., a:a + n] if axis == -1 else xp[..., a:a + n, :]
+    out = np.empty(x.shape[:axis] + (n, s) + x.shape[axis:][1:], x.dtype)
+    for p in range(s):
+        acc = out[..., p] if axis == -1 else out[..., p, :]
+        np.multiply(take(off[p] + 2), x.dtype.type(w[p, 0]), out=acc)
+        for k in range(1, 4): acc += take(off[p] + 2 + k) * x.dtype.type(w[p, k])
+    return out.reshape(x.shape[:axis] + (n * s,) + x.shape[axis:][1:])
+
+def cubic_upsample(x:np.ndarray, # (..., h, w) float array
+                   scale:int # integer factor
+                  ) -> np.ndarray:
+    "Bicubic upsampling as torch's `F.interpolate(mode='bicubic', align_corners=False)`: (..., h·s, w·s), unclamped."
+    x = np.asarray(x)
+    if x.dtype.kind != 'f': x = x.astype(np.float32)
+    return _cubic_axis(_cubic_axis(x, int(scale), -2), int(scale), -1)
 
 # %% ../nbs/80b_srio.ipynb #6f0d6b76
 def _prep(da, up, stretch, src=None):
@@ -64,6 +100,7 @@ def _post(y, da, a, ok, lo, hi, s):
 def _sr_array(da, upscaler, tile, overlap, device, stretch):
     s, (c, h, w) = int(upscaler.scale), da.shape
     x, a, ok, lo, hi = _prep(da, upscaler, stretch)
+    import torch
     x = x.to(device)
     with torch.inference_mode():
         if max(h, w) > tile:
@@ -181,6 +218,7 @@ def sr_files(files:list, # input raster paths
              tile:int=512, overlap:int=32, # inputs larger than `tile` are tiled, one at a time
              progress:bool=True, desc:str='sr') -> list[Path]:
     "Stream `files` through one loaded upscaler: consecutive files of one shape and dtype share an `upscale` call."
+    import torch
     from tqdm.auto import tqdm
     dst, s = Path(dst), int(up.scale)
     out, group, bar = [], [], tqdm(total=len(files), desc=desc, disable=not progress, unit='file')
