@@ -338,14 +338,16 @@ def with_paper(table, # ours: a DataFrame indexed by row name (e.g. from experim
     return table.join(p, how='left')
 
 # %% ../../nbs/75_texadiff.train.ipynb #cc1a12cb
+import json, shutil, tempfile
+from pathlib import Path
+from ..loop import read_history
+from ..registry import recorded_degradation, TRAINING_RECORD
+from ..models.backbones import configure_sampler
+
 def training_summary(run_dir, # a training run folder: history.json (and params.json when run by run_template)
                      **extra # further entries (e.g. device=, source=)
                     ) -> dict:
     "The `training.json` record of a texadiff training run."
-    import json
-    from pathlib import Path
-    from ..loop import read_history
-    from ..registry import recorded_degradation
     h, pj = read_history(run_dir), Path(run_dir)/'params.json'
     p = json.loads(pj.read_text()) if pj.exists() else {}
     deg = h.get('degradation') or {}
@@ -366,10 +368,6 @@ def ship_texadiff(run_dir, # a training run folder (its checkpoint/ and history)
                   **extra # further training.json entries
                  ) -> dict:
     "Write the pipeline of a training run to `dest` with its `training.json`; returns the record."
-    import json, shutil, tempfile
-    from pathlib import Path
-    from ..models.backbones import configure_sampler
-    from ..registry import TRAINING_RECORD
     pipe = TexADiffPipeline.from_pretrained(str(checkpoint or Path(run_dir)/'checkpoint'))
     configure_sampler(pipe, spacing, steps)
     if half: pipe.unet.half(); pipe.control.half()
