@@ -7,22 +7,19 @@ from __future__ import annotations
 import html, io, threading, warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from .core import RSWError, data_dir, from_pm1, get_device
-from .data.io import read_raster
 from .data.degrade import bicubic_down
 from .registry import get_method, load_pipeline
-from .metrics import compute_metrics
-from .texadiff.rtdm import binarize, refine_mask, pool_to_latent, rtdm_map
-from .texadiff.pipeline import TexADiffPipeline, tiny_pipeline, SHIPPED_TEXADIFF
-from .slim.pipeline import (SlimTeacherPipeline, SlimDiffSRPipeline, tiny_teacher, tiny_student, SHIPPED_STUDENT,
-                                       SHIPPED_TEACHER, bicubic_up, pad_to, color_match)
-from .sgdm.pipeline import SGDMPipeline, tiny_sgdm, SHIPPED_SGDM
-from .data.vectormap import mask_to_map, map_tensor
+if TYPE_CHECKING:  # annotations only; the explorers import these when they are built
+    import pandas as pd
+    from rsworkbench.texadiff.pipeline import TexADiffPipeline
+    from rsworkbench.slim.pipeline import SlimTeacherPipeline, SlimDiffSRPipeline
+    from rsworkbench.sgdm.pipeline import SGDMPipeline
 
 # %% auto #0
 __all__ = ['RTDM_DEMO', 'WHU_TILES', 'load_image', 'demo_pair', 'quiet_loading', 'figure_png', 'ExplorerFigure', 'Redrawer',
@@ -35,6 +32,7 @@ def load_image(path, # an RGB raster (8-bit)
                offset:tuple=(0, 0) # (y, x) top-left of the crop; None-centre when size is given and offset is None
               ) -> torch.Tensor:
     "(1, 3, h, w) float image in [0, 1] from an 8-bit raster."
+    from rsworkbench.data.io import read_raster
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         a = np.asarray(read_raster(path).values)
@@ -224,6 +222,8 @@ class ComparisonSwipe(Explorer):
                  metrics=('psnr', 'ssim', 'fsim'), # names from metrics.METRICS
                  position:float=0.5, # swipe position in [0, 1]
                  device='cpu'):
+        import pandas as pd
+        from rsworkbench.metrics import compute_metrics
         if lr is None or hr is None: lr, hr = demo_pair(scale)
         self.lr, self.hr, self.scale = lr.float(), hr.float(), scale
         opts = methods if isinstance(methods, dict) else {m: {} for m in methods}
@@ -299,7 +299,7 @@ class RTDMExplorer(Explorer):
     "LR / PSR / RTDM / binary mask / latent mask / per-step update masks / SR, following τ, morphology, steps, seed."
     def __init__(self, lr:torch.Tensor|None=None, # (1, 3, h, w) in [0, 1], sides multiples of vae factor / 4; default
                  hr:torch.Tensor|None=None, # optional (1, 3, 4h, 4w) in [0, 1]: enables source='reference'
-                 pipe:TexADiffPipeline|None=None, # a pipeline; None: `checkpoint`, else the shipped one
+                 pipe:'TexADiffPipeline|None'=None, # a pipeline; None: `checkpoint`, else the shipped one
                  checkpoint=None, # a TexADiffPipeline.save_pretrained folder
                  source:str|None=None, # 'predicted' or 'reference'; None
                  tau:float|None=None, # threshold (None: the pipeline's config.tau)
@@ -308,6 +308,7 @@ class RTDMExplorer(Explorer):
                  steps:int=4, # sampling steps (DDIM, trailing: 4 steps put step 2 at t = 499, inside TA's (100, 500))
                  step:int|None=None, # the step whose update mask is shown; None: the first TA-sampling (held) step
                  seed:int=0, device='cpu', **call_kw):
+        from rsworkbench.texadiff.pipeline import TexADiffPipeline, tiny_pipeline, SHIPPED_TEXADIFF
         if lr is None:
             if hr is None: f, size, off = RTDM_DEMO; lr, hr = demo_pair(4, size, data_dir()/f, off)
             else: lr = bicubic_down(hr, 4).clamp(0, 1)
@@ -334,6 +335,7 @@ class RTDMExplorer(Explorer):
     @property
     def rtdm(self) -> torch.Tensor:
         "(1, 1, H, W) continuous RTDM of the current source."
+        from rsworkbench.texadiff.rtdm import rtdm_map
         if self.source == 'predicted': return self.predicted
         if self.source != 'reference': raise RSWError(f"source must be 'predicted' or 'reference', got {self.source!r}")
         if self.hr is None: raise RSWError("source='reference' needs hr= (the HR image the PSR is compared with)")
@@ -344,6 +346,7 @@ class RTDMExplorer(Explorer):
         return self._ref
 
     def _mask(self, tau, erode, dilate, fill_holes, min_area) -> torch.Tensor:
+        from rsworkbench.texadiff.rtdm import binarize, refine_mask
         if not 0 < float(tau) < 1: raise RSWError(f"tau must lie in (0, 1), got {tau}")
         return refine_mask(binarize(self.rtdm, float(tau)), int(min_area), int(erode), int(dilate), bool(fill_holes))
 
@@ -353,7 +356,9 @@ class RTDMExplorer(Explorer):
         return self._mask(self.tau, self.erode, self.dilate, self.fill_holes, self.min_area)
 
     @property
-    def mask_latent(self) -> torch.Tensor: return pool_to_latent(self.mask, self.pipe.vae_scale_factor)
+    def mask_latent(self) -> torch.Tensor:
+        from rsworkbench.texadiff.rtdm import pool_to_latent
+        return pool_to_latent(self.mask, self.pipe.vae_scale_factor)
     @property
     def rich_fraction(self) -> float: return float(self.mask.mean())
 
@@ -446,11 +451,12 @@ class RTDMExplorer(Explorer):
 class UncertaintyExplorer(Explorer):
     "Uncertainty / ᾱ* / timestep maps beside the image, a timestep histogram and a timestep override."
     def __init__(self, lr:torch.Tensor|None=None, # (1, 3, h, w) in [0, 1]; default `demo_pair`
-                 pipe:SlimTeacherPipeline|None=None, # None: `checkpoint`, else the shipped teacher
+                 pipe:'SlimTeacherPipeline|None'=None, # None: `checkpoint`, else the shipped teacher
                  checkpoint=None, # a SlimTeacherPipeline.save_pretrained folder
                  alpha_mode:str='map', # the teacher's 'map' or 'image'
                  timestep:int=500, # override timestep (used when `override`)
                  override:bool=False, device='cpu'):
+        from rsworkbench.slim.pipeline import SlimTeacherPipeline, tiny_teacher, SHIPPED_TEACHER
         if lr is None: lr, _ = demo_pair(4)
         pipe = _pipe(pipe, SlimTeacherPipeline, checkpoint, tiny_teacher, 'UncertaintyExplorer', SHIPPED_TEACHER)
         self.pipe, self.lr, self.alpha_mode = pipe.to(get_device(device)), lr.float(), alpha_mode
@@ -463,6 +469,7 @@ class UncertaintyExplorer(Explorer):
     @torch.no_grad()
     def sr_at(self, t:int) -> torch.Tensor:
         "(1, 3, H, W) teacher output in [-1, 1] with every position at timestep `t`."
+        from rsworkbench.slim.pipeline import bicubic_up, pad_to, color_match
         t = int(t)
         if not 0 <= t < self.num_train_timesteps:
             raise RSWError(f"timestep must lie in [0, {self.num_train_timesteps - 1}], got {t}")
@@ -511,6 +518,7 @@ def whu_tiles(n:int=4, # tiles
               offsets:tuple|None=None # (y, x) crop corners; default `WHU_TILES`
              ) -> tuple:
     "(LR (n, 3, size/scale, ·) in [0, 1], HR (n, 3, size, size), masks (n, size, size) bool) of data/whu_building_1*."
+    from rsworkbench.data.io import read_raster
     hr, lab = (load_image(data_dir()/'whu_building_1.tif'),
                np.asarray(read_raster(data_dir()/'whu_building_1_label.tif').values)[0] > 0)
     H, W = hr.shape[-2:]
@@ -527,9 +535,10 @@ class QGAMBrowser(Explorer):
     "A query's attention map over the image, all queries, and the land cover each query tracks."
     def __init__(self, lr:torch.Tensor|None=None, # (n, 3, h, w) in [0, 1]; default
                  masks:np.ndarray|None=None, # (n, 4h, 4w) bool building masks (the land-cover reference)
-                 pipe:SlimDiffSRPipeline|None=None, # None: `checkpoint`, else the shipped student
+                 pipe:'SlimDiffSRPipeline|None'=None, # None: `checkpoint`, else the shipped student
                  checkpoint=None, # a SlimDiffSRPipeline.save_pretrained folder
                  query:int=0, image:int=0, module:int=0, device='cpu'):
+        from rsworkbench.slim.pipeline import SlimDiffSRPipeline, tiny_student, SHIPPED_STUDENT
         if lr is None: lr, _, masks = whu_tiles()
         pipe = _pipe(pipe, SlimDiffSRPipeline, checkpoint, tiny_student, 'QGAMBrowser', SHIPPED_STUDENT)
         self.pipe, self.lr, self.masks = pipe.to(get_device(device)), lr.float(), masks
@@ -551,8 +560,9 @@ class QGAMBrowser(Explorer):
         a = self.out.attention[m][i:i + 1, q:q + 1].float().cpu()
         return F.interpolate(a, size=self.out.images.shape[-2:], mode='bilinear', align_corners=False)[0, 0]
 
-    def tracks(self) -> pd.DataFrame:
+    def tracks(self) -> 'pd.DataFrame':
         "Per query: attention mass on buildings over all images, their area share, lift and the class it tracks."
+        import pandas as pd
         if self.masks is None: raise RSWError("tracks() needs masks= (building masks at the SR size)")
         m = torch.as_tensor(np.asarray(self.masks)).bool()
         if tuple(m.shape[-2:]) != tuple(self.out.images.shape[-2:]):
@@ -604,10 +614,12 @@ class StyleSampler(Explorer):
                  ref:torch.Tensor|None=None, # (1, 3, H', W') style reference in [0, 1]; default: the HR tile
                  vmap=None, # VectorMap / class indices / map tensor at the SR size; default: the WHU buildings
                  hr_set:torch.Tensor|None=None, # (n, 3, H', W') in [0, 1] for the PCA; default: WHU tiles + NAIP crops
-                 pipe:SGDMPipeline|None=None, # None: `checkpoint`, else the shipped SGDM
+                 pipe:'SGDMPipeline|None'=None, # None: `checkpoint`, else the shipped SGDM
                  checkpoint=None, # an SGDMPipeline.save_pretrained folder
                  scale:int=16, # 16 or 32
                  seed:int=0, style_scale:float=1.0, n_samples:int=8, steps:int=2, device='cpu'):
+        from rsworkbench.sgdm.pipeline import SGDMPipeline, tiny_sgdm, SHIPPED_SGDM
+        from rsworkbench.data.vectormap import mask_to_map
         if lr is None:
             _, hrs, masks = whu_tiles(4, 128, scale)                    # the first tile has the most buildings (19 %)
             lr, ref0 = bicubic_down(hrs[:1], scale).clamp(0, 1), hrs[:1]
