@@ -208,7 +208,7 @@ def check_psr(self:TexADiffPipeline, psr, # None, a (b, 3, 4h, 4w) tensor in [-1
             got = getattr(psr, 'scale', '?')
             raise RSWError(f"scale mismatch: the PSR upscaler is x{got}, TexADiff needs x{SCALE}")
 
-def psr_upscaler(method:str, # a registered x4 method, or 'name:variant' for a shipped variant ('residual-cnn:realworld')
+def psr_upscaler(method:str, # an x4 method, or 'name:variant' for a shipped variant ('residual-cnn:realworld')
                  device='cpu' # torch device
                 ):
     "The x4 `Upscaler` a `psr_method` string names: `get_method(name, variant=...)`."

@@ -356,7 +356,7 @@ def training_summary(run_dir, # a training run folder: history.json (and params.
                template='72_texadiff_train')
     keys = ('data', 'init', 'psr', 'learning_rate', 'batch', 'patch', 'unfreeze', 'latent_residual', 'prediction_type')
     rec.update({k: p[k] for k in keys if k in p})
-    if isinstance(rec.get('init'), str) and rec['init']: rec['init'] = Path(rec['init']).name   # the asset, not a local path
+    if rec.get('init'): rec['init'] = Path(rec['init']).name   # the asset's name, not a local path
     return {**rec, **extra}
 
 def ship_texadiff(run_dir, # a training run folder (its checkpoint/ and history)
