@@ -10,8 +10,7 @@ from fastcore.basics import patch
 from pathlib import Path
 from typing import Callable
 import numpy as np
-import torch
-from tqdm.auto import tqdm
+# torch (and tqdm) are imported where they are used: a bicubic job on the CPU runs on numpy and GDAL alone
 # the geo stack; without it the tiling helpers (`blend_weights`, `tiled_upscale`) work and scene I/O says what it needs
 try:
     import rasterio, rasterio.shutil
@@ -73,10 +72,15 @@ def blend_weights(size:int|tuple, # tile side, or (height, width)
                   edges:tuple=(False, False, False, False) # (top, bottom, left, right)
                  ) -> torch.Tensor:
     "A (h, w) float32 blending window, > 0 everywhere, ramping over `overlap` on the sides that are not scene borders."
+    import torch
+    return torch.from_numpy(_blend_array(size, overlap, kind, edges))
+
+def _blend_array(size, overlap, kind='cosine', edges=(False, False, False, False)) -> np.ndarray:
+    "`blend_weights` as a numpy array."
     if kind not in _RAMPS: raise RSWError(f"unknown blend kind {kind!r}; use one of {list(_RAMPS)}")
     h, w = (size, size) if isinstance(size, int) else size
     wy, wx = _ramp1d(h, overlap, kind, *edges[:2]), _ramp1d(w, overlap, kind, *edges[2:])
-    return torch.from_numpy(np.outer(wy, wx).astype(np.float32))
+    return np.outer(wy, wx).astype(np.float32)
 
 # %% ../nbs/80_scene.ipynb #13cc56fb
 class _Blender:
@@ -97,7 +101,7 @@ class _Blender:
 
     def weight(self, i, j):
         e = (i == 0, i == len(self.rows) - 1, j == 0, j == len(self.cols) - 1)
-        if e not in self._w: self._w[e] = blend_weights((self.th, self.tw), self.ov, self.kind, e)
+        if e not in self._w: self._w[e] = _blend_array((self.th, self.tw), self.ov, self.kind, e)
         return self._w[e]
 
     def add(self, i, j, sr):
@@ -113,35 +117,43 @@ class _Blender:
         (a, b), (c, d) = self.own_r[i], self.own_c[j]
         # the tile's own patch covers its whole owned region; earlier ones its top-left part
         *others, (acc, wsum) = self.pending.pop((i, j))
-        if not others: return (a, b, c, d), acc.div_(wsum)
-        wsum = wsum.clone()
+        if not others: return (a, b, c, d), np.divide(acc, wsum, out=acc)
+        wsum = wsum.copy()
         for v, ww in others:
             acc[:, :v.shape[1], :v.shape[2]] += v; wsum[:ww.shape[0], :ww.shape[1]] += ww
-        return (a, b, c, d), acc.div_(wsum)
+        return (a, b, c, d), np.divide(acc, wsum, out=acc)
 
 # %% ../nbs/80_scene.ipynb #d3fab084
 def _is_oom(e:BaseException) -> bool:
-    return (isinstance(e, torch.cuda.OutOfMemoryError)
+    torch = sys.modules.get('torch') # an OOM error of torch's can only come from a loaded torch
+    return ((torch is not None and isinstance(e, torch.cuda.OutOfMemoryError))
             or (isinstance(e, RuntimeError) and 'out of memory' in str(e).lower()))
 
-def _upscale_safe(up, x, st, device='cpu'):
-    "`up.upscale` over `x` in chunks of `st['batch']`, halving the batch on OOM; returns float32 on CPU."
-    outs, k, (n, c, h, w), s = [], 0, x.shape, int(up.scale)
+def _upscale_safe(up, x, st, device='cpu') -> np.ndarray:
+    "`up.upscale` over `x` (array or tensor) in chunks of `st['batch']`, halving the batch on OOM; → float32 array."
+    (n, c, h, w), s, k, outs = x.shape, int(up.scale), 0, []
+    arrays = hasattr(up, 'upscale_array') and str(device) == 'cpu' # bicubic: numpy, no torch
+    if arrays: x = x if isinstance(x, np.ndarray) else x.cpu().numpy()
+    else:
+        import torch
+        x = torch.from_numpy(x) if isinstance(x, np.ndarray) else x
     while k < n:
         b = st['batch']
         try:
-            with torch.no_grad(): y = up.upscale(x[k:k + b].to(device))
+            if arrays: y = np.asarray(up.upscale_array(x[k:k + b]), np.float32)
+            else:
+                with torch.no_grad(): y = up.upscale(x[k:k + b].to(device)).detach().float().cpu().numpy()
         except Exception as e:
             if not _is_oom(e): raise
             if b == 1:
                 raise RSWError("out of memory with a tile batch of 1: use a smaller --tile or another --device") from e
             st['batch'], st['halvings'] = b // 2, st['halvings'] + 1
-            if torch.cuda.is_available(): torch.cuda.empty_cache()
+            if not arrays and torch.cuda.is_available(): torch.cuda.empty_cache()
             continue
         if tuple(y.shape[1:]) != (c, h * s, w * s):
             raise RSWError(f"upscaler returned {tuple(y.shape)} for input {tuple(x[k:k + b].shape)} at scale {s}")
-        outs.append(y.detach().float().cpu()); k += b
-    return outs[0] if len(outs) == 1 else torch.cat(outs)
+        outs.append(y); k += b
+    return outs[0] if len(outs) == 1 else np.concatenate(outs)
 
 # %% ../nbs/80_scene.ipynb #b7be3c91
 def tiled_upscale(x:torch.Tensor, # (b, c, h, w) in [-1, 1]
@@ -153,6 +165,7 @@ def tiled_upscale(x:torch.Tensor, # (b, c, h, w) in [-1, 1]
                   device=None # where tiles run (default: x's device)
                  ) -> torch.Tensor:
     "SR `x` tile by tile, merging overlapping SR tiles with smooth weights; one tile when `x` fits in it."
+    import torch
     if x.ndim != 4: raise RSWError(f"tiled_upscale needs a (b, c, h, w) tensor, got shape {tuple(x.shape)}")
     _check_tiling(tile, overlap)
     (b, c, h, w), s = x.shape, int(upscaler.scale)
@@ -168,7 +181,7 @@ def tiled_upscale(x:torch.Tensor, # (b, c, h, w) in [-1, 1]
                                device or x.device)
             for (i, j), t in zip(ks, sr):
                 (y0, y1, x0, x1), v = bl.add(i, j, t)
-                out[n, :, y0:y1, x0:x1] = v
+                out[n, :, y0:y1, x0:x1] = torch.from_numpy(v)
     return out.to(x.device)
 
 # %% ../nbs/80_scene.ipynb #5e1131cc
@@ -229,12 +242,12 @@ def scene_stretch(src, # an open rasterio dataset
     return stretch_bounds(st, dt, vmin, vmax, sample, inv)
 
 def _to_model(a, lo, hi, nodata):
-    "Raw (c, h, w) values -> (c, h, w) float32 tensor in [-1, 1] (`data.io.to_model_bands`), and the invalid mask."
+    "Raw (c, h, w) values -> (c, h, w) float32 array in [-1, 1] (`data.io.to_model_bands`), and the invalid mask."
     m = _invalid(a, nodata)
-    return to_model_bands(a, lo, hi, m), m
+    return to_model_bands(a, lo, hi, m, tensor=False), m
 
 def _from_model(y, lo, hi, dtype, nodata, invalid):
-    "[-1, 1] (c, h, w) tensor -> raster values in `dtype` (`data.io.from_model_bands`)."
+    "[-1, 1] (c, h, w) array -> raster values in `dtype` (`data.io.from_model_bands`)."
     return from_model_bands(y, lo, hi, dtype, nodata, invalid)
 
 # %% ../nbs/80_scene.ipynb #95252e3f
@@ -294,6 +307,7 @@ def _worker_device(device:str, name, n_gpus:int) -> str:
 
 def _remote_sr(method, scale, device, x, batch, options=None):
     "Runs on a dask worker: SR of a batch of model-range tiles -> (numpy SR, batch halvings)."
+    import torch
     from dask.distributed import get_worker
     device = _worker_device(device, get_worker().name, torch.cuda.device_count())
     if isinstance(method, str):
@@ -301,7 +315,7 @@ def _remote_sr(method, scale, device, x, batch, options=None):
         if key not in _WORKER_METHODS: _WORKER_METHODS[key] = get_method(method, scale, device, **(options or {}))
         method = _WORKER_METHODS[key]
     st = dict(batch=batch, halvings=0)
-    return _upscale_safe(method, torch.from_numpy(x), st, device).numpy(), st['halvings']
+    return _upscale_safe(method, x, st, device), st['halvings']
 
 class _Shards:
     "A dask client (LocalCluster of `workers` processes, or a scheduler address) running `_remote_sr` in order."
@@ -531,16 +545,17 @@ def _run_job(self:SceneJob) -> dict:
         n_resumed, n_new = len(done), 0
         bar = None
         if self.progress:
+            from tqdm.auto import tqdm
             bar = tqdm(total=len(keys), initial=len(done), desc=f'scene x{s}', unit='win')
         def read(batch_keys):
             tiles, masks = zip(
                 *[_to_model(_read(src, bands, window=Window(cols[j], rows[i], tile_w, tile_h)), lo, hi, nodata) for i,
                   j in batch_keys])
-            x = torch.stack(tiles)
-            return (x.repeat(1, 3, 1, 1) if len(bands) == 1 else x), masks
+            x = np.stack(tiles)
+            return (np.repeat(x, 3, 1) if len(bands) == 1 else x), masks
         conv = (rows, cols, s, lo, hi, dtype, nodata)
         for batch_keys, masks, sr in self._sr_batches(upscaler, todo, read, batching):
-            if len(bands) == 1: sr = sr.mean(1, keepdim=True)
+            if len(bands) == 1: sr = sr.mean(1, keepdims=True)
             try:
                 with rasterio.open(self.partial, 'r+') as dst:
                     new = _write_batch(dst, blender, batch_keys, masks, sr, conv, crc)
@@ -579,12 +594,12 @@ def _sr_batches(self:SceneJob, upscaler, todo, read, batching):
                 x, masks = read(batch_keys)
                 queue.append(
                     (batch_keys, masks,
-                     shards.client.submit(_remote_sr, method, int(self.scale), self.device, x.numpy(),
+                     shards.client.submit(_remote_sr, method, int(self.scale), self.device, x,
                                           batching['batch'], self.options, pure=False)))
             batch_keys, masks, fut = queue.pop(0)
             sr, halvings = fut.result()
             batching['halvings'] += halvings
-            yield batch_keys, masks, torch.from_numpy(sr)
+            yield batch_keys, masks, sr
     finally: shards.close()
 
 
@@ -648,12 +663,12 @@ t = time.perf_counter()
 from rsworkbench import scene
 r = getattr(scene, sys.argv[1])(**json.loads(sys.argv[2]))
 r = r if isinstance(r, dict) else dict(result=str(r))
-import torch
+torch = sys.modules.get('torch')  # reported when the job loaded it (a bicubic job on the CPU does not)
 u = resource.getrusage
 hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')] if sys.platform == 'linux' else []  # ru_maxrss keeps the parent's peak across fork + exec
 r.update(child_peak_rss_mb=int(hwm[0].split()[1]) / 1024 if hwm else u(resource.RUSAGE_SELF).ru_maxrss / 1024, grandchild_peak_rss_mb=u(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-         child_s=time.perf_counter() - t, torch_threads=torch.get_num_threads(),
-         peak_device_mb=torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() and torch.cuda.is_initialized() else None)
+         child_s=time.perf_counter() - t, torch_threads=torch.get_num_threads() if torch else None, torch_loaded=torch is not None,
+         peak_device_mb=torch.cuda.max_memory_allocated() / 2**20 if torch and torch.cuda.is_available() and torch.cuda.is_initialized() else None)
 print('RSW-RESULT ' + json.dumps(r))
 """
 

@@ -92,7 +92,7 @@ def test_one_tile_equals_untiled(rgb, tmp_path):
     with rasterio.open(src) as d: a = d.read()
     lo, hi = np.zeros(3), np.full(3, 255.)
     x, m = _to_model(a, lo, hi, 0)
-    ref = _from_model(Interp(2).upscale(x[None])[0], lo, hi, 'uint8', 0, m.repeat(2, 0).repeat(2, 1))
+    ref = _from_model(Interp(2).upscale(torch.from_numpy(x)[None])[0], lo, hi, 'uint8', 0, m.repeat(2, 0).repeat(2, 1))
     assert np.array_equal(read(tmp_path/'o.tif')[0], ref)
     y = torch.rand(1, 3, 40, 56) * 2 - 1
     torch.testing.assert_close(tiled_upscale(y, Interp(2), tile=64, overlap=16), Interp(2).upscale(y), atol=1e-5, rtol=0)
