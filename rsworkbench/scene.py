@@ -686,11 +686,13 @@ from rsworkbench import scene
 r = getattr(scene, sys.argv[1])(**json.loads(sys.argv[2]))
 r = r if isinstance(r, dict) else dict(result=str(r))
 torch = sys.modules.get('torch')  # reported when the job loaded it (a bicubic job on the CPU does not)
+dev = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
 u = resource.getrusage
 hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')] if sys.platform == 'linux' else []  # ru_maxrss keeps the parent's peak across fork + exec
 r.update(child_peak_rss_mb=int(hwm[0].split()[1]) / 1024 if hwm else u(resource.RUSAGE_SELF).ru_maxrss / 1024, grandchild_peak_rss_mb=u(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-         child_s=time.perf_counter() - t, torch_threads=torch.get_num_threads() if torch else None, torch_loaded=torch is not None,
-         peak_device_mb=torch.cuda.max_memory_allocated() / 2**20 if torch and torch.cuda.is_available() and torch.cuda.is_initialized() else None)
+         child_s=time.perf_counter() - t, torch_loaded=torch is not None,
+         torch_threads=torch.get_num_threads() if torch else None,
+         peak_device_mb=torch.cuda.max_memory_allocated() / 2**20 if dev else None)
 print('RSW-RESULT ' + json.dumps(r))
 """
 
@@ -748,7 +750,7 @@ def scene_benchmark(size=2048, # scene side in input pixels, or (height, width)
                 peak_rss_workers_mb=r['grandchild_peak_rss_mb'] if workers != 1 else None,
                 peak_device_mb=r['peak_device_mb'], wall_s=r['wall_s'], output_mb=out_mb, windows=r['windows'],
                 tile=tile, overlap=overlap,
-                batch=batch, batch_halvings=r['batch_halvings'], workers=workers, torch_threads=r['torch_threads'],
+                batch=batch, batch_halvings=r['batch_halvings'], workers=workers, torch_threads=r['torch_threads'], torch_loaded=r['torch_loaded'],
                 cog=r['cog'], build_s=b['wall_s'], build_peak_rss_mb=b['child_peak_rss_mb'])
 
 def scene_row(method:str='bicubic', # registered method name

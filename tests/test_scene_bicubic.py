@@ -32,9 +32,9 @@ def rgb(shared): return shared/'rasterio'/'RGB.byte.tif'
 def test_fresh_process_loads_no_torch(rgb, tmp_path):
     src = crop(rgb, tmp_path/'in.tif', 0, 0, 300, 260)  # several windows and the nodata corner
     code = ("import json, sys; from rsworkbench.scene import run_scene; "
-            f"r = run_scene({str(src)!r}, {str(tmp_path/'o.tif')!r}, 'bicubic', 2, tile=128, overlap=16, progress=False); "
-            "print(json.dumps(dict(windows=r['windows'], heavy=sorted(m for m in ('torch', 'xarray', 'rioxarray', 'dask', "
-            "'pandas', 'tqdm') if m in sys.modules))))")
+            f"r = run_scene({str(src)!r}, {str(tmp_path/'o.tif')!r}, 'bicubic', 2, tile=128, overlap=16, "
+            "progress=False); print(json.dumps(dict(windows=r['windows'], heavy=sorted(m for m in ('torch', 'xarray', "
+            "'rioxarray', 'dask', 'pandas', 'tqdm') if m in sys.modules))))")
     p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(p.stdout.strip().splitlines()[-1])
