@@ -14,8 +14,8 @@ from .registry import get_method, list_methods
 
 # %% auto #0
 __all__ = ['BLOCKS', 'CPU_BLOCKS', 'TRAINERS', 'SCENE_ROWS', 'GDAL_ROWS', 'STARTUP', 'BENCH_COLUMNS', 'time_fn',
-           'degradation_throughput', 'method_latency', 'block_latency', 'train_probe', 'train_throughput',
-           'startup_seconds', 'run_bench', 'bench_markdown']
+           'degradation_throughput', 'method_latency', 'ModuleTime', 'bare_network', 'wrapper_overhead',
+           'block_latency', 'train_probe', 'train_throughput', 'startup_seconds', 'run_bench', 'bench_markdown']
 
 # %% ../nbs/60_bench.ipynb #eecabfb5
 def _sync(device:torch.device):
@@ -85,6 +85,81 @@ def method_latency(name:str, # a registered method (`rsw methods`)
                 batch=batch,
                 size=f'{out_size // scale}->{out_size}', latency_ms=med * 1e3,
                 mp_per_s=batch * out_size ** 2 / med / 1e6)
+
+# %% ../nbs/60_bench.ipynb #68882063
+class ModuleTime:
+    "Seconds spent inside outermost `nn.Module` forwards, and how many, while the `with` block runs (global hooks)."
+    def __init__(self, device='cpu'): # the device whose queue to synchronise at each outermost call
+        self.dev, self.depth, self.seconds, self.calls = torch.device(device), 0, 0., 0
+
+    def _pre(self, mod, args):
+        if self.depth == 0: _sync(self.dev); self._t = time.perf_counter()
+        self.depth += 1
+
+    def _post(self, mod, args, out):
+        self.depth -= 1
+        if self.depth == 0: _sync(self.dev); self.seconds += time.perf_counter() - self._t; self.calls += 1
+
+    def __enter__(self):
+        from torch.nn.modules.module import register_module_forward_pre_hook, register_module_forward_hook
+        self._hooks = [register_module_forward_pre_hook(self._pre), register_module_forward_hook(self._post)]
+        return self
+
+    def __exit__(self, *exc):
+        for h in self._hooks: h.remove()
+
+# %% ../nbs/60_bench.ipynb #70c584e7
+def bare_network(m, # a loaded upscaler (`get_method`)
+                 x:torch.Tensor # the LR tile in [-1, 1] that `m.upscale` gets
+                ) -> tuple:
+    "(fn, what): the bare network call on the already prepared input and what it is; fn None: time `ModuleTime`."
+    import torch.nn.functional as F
+    from rsworkbench.core import from_pm1
+    pipe, net = getattr(m, 'pipe', None), getattr(m, 'net', None)
+    if type(m).__name__ == 'BicubicUpscaler':
+        return (lambda: F.interpolate(x, scale_factor=m.scale, mode='bicubic', align_corners=False)), 'F.interpolate'
+    if pipe is None and isinstance(net, torch.nn.Module):   # the CNNs: [0, 1] on the net's device and dtype
+        p = from_pm1(x).to(m.device, m.dtype)
+        return (lambda: net(p)), 'net forward'
+    if hasattr(m, 'session'):   # an exported graph in onnxruntime
+        a = from_pm1(x).float().cpu().numpy()
+        return (lambda: m.session.run(None, {m.input: a})), 'onnxruntime run'
+    if type(pipe).__name__ == 'SlimDiffSRPipeline':   # the student's one pass on the padded bicubic
+        p = pipe.upsample(x)[1]
+        return (lambda: pipe.net(p)), 'student net forward'
+    return None, 'module forwards in the call'
+
+def wrapper_overhead(name:str, # a registered method (`rsw methods`)
+                     scale:int=4, # SR factor the method supports
+                     out_size:int=512, # output tile side (px); the input is out_size // scale
+                     batch:int=1, # tiles per call
+                     device='cpu', # torch device or 'auto'
+                     repeats:int=5, warmup:int=1, # timed (each: upscale and bare, alternating order) / untimed
+                     upscaler=None, # an already loaded upscaler of `name` (None: `get_method`)
+                     **options # passed to the method's factory
+                    ) -> dict:
+    "A method's `upscale` against its bare network on the same input in one run: medians and `x_bare`."
+    dev = get_device(device)
+    if out_size % scale: raise RSWError(f"out_size {out_size} is not a multiple of scale {scale}")
+    m = upscaler if upscaler is not None else get_method(name, scale=scale, device=dev, **options)
+    x = (torch.rand(batch, 3, out_size // scale, out_size // scale, generator=torch.Generator().manual_seed(0)) * 2
+         - 1).to(dev)
+    def timed(fn):
+        _sync(dev); t = time.perf_counter(); fn(); _sync(dev); return time.perf_counter() - t
+    tu, tb = [], []
+    with torch.inference_mode():
+        bare, what = bare_network(m, x)
+        for _ in range(warmup): m.upscale(x); bare is None or bare()
+        for i in range(repeats):
+            if bare is None:
+                with ModuleTime(dev) as mt: tu.append(timed(lambda: m.upscale(x)))
+                tb.append(mt.seconds)
+            elif i % 2: tb.append(timed(bare)); tu.append(timed(lambda: m.upscale(x)))
+            else: tu.append(timed(lambda: m.upscale(x))); tb.append(timed(bare))
+    ratios = [u / b for u, b in zip(tu, tb) if b > 0]
+    return dict(name=f'{name} upscale vs bare', kind='wrapper', device=str(dev), mode='eager', scale=scale,
+                batch=batch, size=f'{out_size // scale}->{out_size}', latency_ms=statistics.median(tu) * 1e3,
+                bare_ms=statistics.median(tb) * 1e3, x_bare=statistics.median(ratios) if ratios else None, bare=what)
 
 # %% ../nbs/60_bench.ipynb #9599d7f7
 BLOCKS = ('slim-student', 'rrdbnet-x4', 'sd21-unet-step', 'sdxl-unet-step', 'sd-vae-decode', 'taesd-decode')
@@ -289,6 +364,14 @@ def _method_rows(add, names, specs, dev, modes, out_size, batch, repeats):
             add(r1); r = method_latency(n, sc, out_size, batch, dev, repeats, compile=c)
             r['name'] = f'{n} (batch {batch})'; add(r)
 
+def _wrapper_rows(add, names, specs, dev, out_size, repeats):
+    "Per method: its `upscale` against its bare network on the same tile (`wrapper_overhead`), `x_bare`."
+    for n in names:
+        sc = 4 if 4 in specs[n].scales else specs[n].scales[0]
+        try: add(wrapper_overhead(n, sc, out_size, 1, dev, max(repeats, 3)))
+        except RSWError as e:
+            add(dict(name=f'{n} upscale vs bare', kind='wrapper', device=str(dev), note=f'not run: {e}'))
+
 def _block_rows(add, blks, dev, modes, compile, repeats):
     "Per building block and mode; on CUDA also the student's fast path (bf16, channels-last, CUDA graphs)."
     for b in blks:
@@ -393,6 +476,7 @@ def run_bench(device='auto', # where to measure
               startup:bool|None=None, # start-up rows in fresh processes (`rsw --help`, ...); None: on the CPU only
               texadiff_skip:bool=True, # add TexADiff's TA-sampling tile-skipping rows (tiny configs)
               onnx:bool=True, # on the CPU: onnxruntime vs eager torch for each exportable method measured (`deploy`)
+              wrapper:bool=True, # each method's `upscale` against its bare network (`wrapper_overhead`, x_bare)
               train:bool|None=None, # training-step samples/s of each trainer at 1 and 2 CPU processes; None: on the CPU
               out:str|Path|None=None, # folder for bench.csv / bench.md
               progress:bool=True # print each row as it is measured
@@ -412,6 +496,7 @@ def run_bench(device='auto', # where to measure
              latency_ms=d['seconds_median'] * 1e3, patches_per_s=d['patches_per_s']))
     modes = (False, True) if compile else (False,)
     _method_rows(add, names, specs, dev, modes, out_size, batch, repeats)
+    if wrapper: _wrapper_rows(add, names, specs, dev, out_size, repeats)
     _block_rows(add, blks, dev, modes, compile, repeats)
     if texadiff_skip and 'texadiff' in specs: _texadiff_skip_rows(add, dev, repeats)
     if onnx and dev.type == 'cpu': _onnx_rows(add, names, dev, out_size, repeats)
@@ -427,8 +512,9 @@ def run_bench(device='auto', # where to measure
 
 BENCH_COLUMNS = ('name', 'kind', 'dtype', 'mode', 'size', 'latency_ms', 'mp_per_s', 'input_mp_per_s', 'patches_per_s',
                  'unet_evals',
-                 'samples_per_s', 'peak_rss_mb', 'peak_device_mb', 'x_bicubic', 'x_fastest', 'x_eager', 'x_gdal',
-                 'rss_x_gdal', 'x_one_process', 'note')
+                 'samples_per_s', 'peak_rss_mb', 'peak_device_mb', 'bare_ms', 'x_bicubic', 'x_bare', 'x_fastest',
+                 'x_eager', 'x_gdal',
+                 'rss_x_gdal', 'x_one_process', 'bare', 'note')
 
 def bench_markdown(df:pd.DataFrame) -> str:
     "The benchmark table as Markdown (the columns of `BENCH_COLUMNS` that have values), with the device line above it."

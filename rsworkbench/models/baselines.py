@@ -323,20 +323,23 @@ class RRDBUpscaler:
                  tile_pad:int=16): # context pixels around each tile
         self.net, self.tile, self.tile_pad = net.eval(), tile, tile_pad
         self.scale = int(net.config.scale)
+        # RRDBNet ×2/×1 pixel-unshuffle: h, w must be multiples of 4 // scale; other nets take any size
+        self.multiple = 4 // self.scale if isinstance(net, RRDBNet) and self.scale < 4 else 1
         p = next(net.parameters()); self.device, self.dtype = p.device, p.dtype
 
     def _run(self, x):
-        m = 4 // self.scale # ×2/×1 nets need h, w divisible by 4 // scale
+        "The net on (b, 3, h, w) in [0, 1]: moved/cast once to the net's device and dtype, padded only if it must be."
+        m = self.multiple
         ph, pw = -x.shape[-2] % m, -x.shape[-1] % m
         if ph or pw: x = F.pad(x, (0, pw, 0, ph), mode='replicate')
         y = self.net(x.to(self.device, self.dtype)).float()
-        return y[..., :y.shape[-2] - ph * self.scale, :y.shape[-1] - pw * self.scale]
+        return y[..., :y.shape[-2] - ph * self.scale, :y.shape[-1] - pw * self.scale] if ph or pw else y
 
     @torch.no_grad()
     def upscale01(self, x:torch.Tensor) -> torch.Tensor:
         "(b, 3, h, w) in [0, 1] → (b, 3, h·s, w·s) in [0, 1], on the input's device."
         h, w, s, t, p = *x.shape[-2:], self.scale, self.tile, self.tile_pad
-        if not t or (h <= t and w <= t): return self._run(x).clamp(0, 1).to(x.device, x.dtype)
+        if not t or (h <= t and w <= t): return self._run(x).clamp_(0, 1).to(x.device, x.dtype)
         out = torch.empty(*x.shape[:-3], self.net.config.num_out_ch, h * s, w * s, device=self.device)
         for y0 in range(0, h, t):
             for x0 in range(0, w, t):
@@ -345,11 +348,11 @@ class RRDBUpscaler:
                 o = self._run(x[..., py:min(y1 + p, h), px:min(x1 + p, w)])
                 out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[..., (y0 - py) * s:(y1 - py) * s, (x0 - px) * s:(
                     x1 - px) * s]
-        return out.clamp(0, 1).to(x.device, x.dtype)
+        return out.clamp_(0, 1).to(x.device, x.dtype)
 
     def upscale(self, x:torch.Tensor) -> torch.Tensor:
         "(b, 3, h, w) in [-1, 1] → (b, 3, h·s, w·s) in [-1, 1]."
-        return to_pm1(self.upscale01(from_pm1(x)))
+        return self.upscale01(from_pm1(x)).mul_(2).sub_(1)   # to_pm1 in place: no extra output-sized copies
 
     psr = upscale # as the pre-SR (PSR) stage of a diffusion method
     __call__ = upscale
