@@ -12,10 +12,12 @@ from diffusers import ModelMixin, ConfigMixin, UNet2DConditionModel
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.attention import BasicTransformerBlock
+from diffusers.models.upsampling import Upsample2D
 from ..core import RSWError
 
 # %% auto #0
-__all__ = ['QGAM', 'count_flops', 'DSC', 'FSC', 'SlimUNet', 'sd21_student_counts']
+__all__ = ['QGAM', 'count_flops', 'DSC', 'FSC', 'NearestUpConv2d', 'fold_nearest_upsamples', 'set_fast_path', 'SlimUNet',
+           'sd21_student_counts']
 
 # %% ../../nbs/83_slim.student.ipynb #542087fb
 class QGAM(nn.Module):
@@ -67,11 +69,13 @@ class DSC(nn.Module):
         self.proj = nn.Sequential(nn.Conv2d(c, max(c // bottleneck, 1), 1),
                                   nn.Conv2d(max(c // bottleneck, 1), out_channels, 1))
         self.in_channels, self.out_channels = in_channels, out_channels
+    fast_path = True # False: the three paths as written above (`set_fast_path`)
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         w = torch.sigmoid(self.mlp(x.mean(dim=(2, 3))))[..., None, None]   # (b, 3, 1, 1)
         hx = self.h(x)
-        y = w[:, 0:1] * hx + w[:, 1:2] * self.v(hx) + w[:, 2:3] * self.v(x)
+        if self.fast_path: y = w[:, 0:1] * hx + self.v(w[:, 1:2] * hx + w[:, 2:3] * x)  # v is linear: one v conv
+        else: y = w[:, 0:1] * hx + w[:, 1:2] * self.v(hx) + w[:, 2:3] * self.v(x)
         return self.proj(y)
 
 class FSC(nn.Module):
@@ -90,6 +94,58 @@ class FSC(nn.Module):
         w = torch.sigmoid(self.mlp(x.mean(dim=(2, 3))))[..., None, None]
         lo = self.low(x)
         return self.proj(w[:, 0:1] * lo + w[:, 1:2] * self.high(x - lo))
+
+# %% ../../nbs/83_slim.student.ipynb #f0a57c1e
+class NearestUpConv2d(nn.Conv2d):
+    "A 3x3 conv (stride 1, padding 1) applied after nearest x2 upsampling, computed on the low-resolution input."
+    fast_path = True # False: conv(interpolate(x)) (`set_fast_path`)
+    _P = ((1., 0., 0.), (0., 1., 1.)), ((1., 1., 0.), (0., 0., 1.)) # taps of parity 0 / 1 → input offsets (-1, 0) / (0, 1)
+
+    @classmethod
+    def from_conv(cls, conv:nn.Conv2d) -> 'NearestUpConv2d':
+        "The same conv (sharing its parameters) computed on the low-resolution grid."
+        if (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups, conv.padding_mode) != (
+                (3, 3), (1, 1), (1, 1), (1, 1), 1, 'zeros'):
+            raise RSWError(f"NearestUpConv2d needs a 3x3 conv with stride 1, padding 1, no groups; got {conv}")
+        m = cls(conv.in_channels, conv.out_channels, 3, padding=1, bias=conv.bias is not None, device='meta')
+        m.weight, m.bias = conv.weight, conv.bias
+        return m
+
+    def forward(self, x:torch.Tensor) -> torch.Tensor:
+        if not self.fast_path: return super().forward(F.interpolate(x, scale_factor=2., mode='nearest'))
+        b, _, h, w = x.shape
+        P = torch.tensor(self._P, dtype=self.weight.dtype, device=self.weight.device)
+        k = torch.einsum('aik,ockl,bjl->abocij', P, self.weight, P) # (2, 2, out, in, 2, 2) phase kernels
+        xp = F.pad(x, (1, 1, 1, 1))
+        ys = [F.conv2d(xp[..., i:i + h + 1, j:j + w + 1], k[i, j], self.bias).permute(0, 2, 3, 1)
+              for i in (0, 1) for j in (0, 1)]                                   # (b, h, w, out) each
+        y = torch.stack([torch.stack(ys[:2], 3), torch.stack(ys[2:], 3)], 2)   # (b, h, 2, w, 2, out)
+        return y.reshape(b, 2 * h, 2 * w, -1).permute(0, 3, 1, 2)              # channels-last (b, out, 2h, 2w)
+
+def fold_nearest_upsamples(module:nn.Module # changed in place
+                          ) -> nn.Module:
+    "Make every nearest x2 upsample + 3x3 conv in `module` one `NearestUpConv2d` (same parameters and state-dict keys)."
+    for m in list(module.modules()):
+        if (isinstance(m, Upsample2D) and m.interpolate and m.use_conv and not m.use_conv_transpose and m.norm is None
+                and m.name == 'conv' and type(m.conv) is nn.Conv2d and m.conv.kernel_size == (3, 3)):
+            m.conv, m.interpolate = NearestUpConv2d.from_conv(m.conv), False  # SlimUNet never passes output_size
+        elif isinstance(m, nn.Sequential):
+            for i in range(len(m) - 1):
+                u, c = m[i], m[i + 1]
+                if (isinstance(u, nn.Upsample) and u.mode == 'nearest' and u.size is None
+                        and u.scale_factor in (2, 2., (2., 2.)) and type(c) is nn.Conv2d and c.kernel_size == (3, 3)
+                        and c.stride == (1, 1) and c.padding == (1, 1)):
+                    m[i], m[i + 1] = nn.Identity(), NearestUpConv2d.from_conv(c)
+    return module
+
+def set_fast_path(module:nn.Module, # a student (or any module holding DSC / NearestUpConv2d / SlimDiffSRNet)
+                  on:bool=True # False: the reference path (the formulas as written, NCHW)
+                 ) -> nn.Module:
+    "Switch the exact speed rewrites of the student on or off (for checks against the reference path)."
+    for m in module.modules():
+        if hasattr(type(m), 'fast_path'): m.fast_path = on
+    return module
+
 
 # %% ../../nbs/83_slim.student.ipynb #168e1fc8
 def _replace_in(module, use_qgam, use_fsc, use_dsc, qgam_queries, qgam_dim):
@@ -123,6 +179,7 @@ class SlimUNet(ModelMixin, ConfigMixin):
         self.up_blocks = nn.ModuleList(src.up_blocks[L - n_keep:])
         self.conv_norm_out, self.conv_act, self.conv_out = src.conv_norm_out, src.conv_act, src.conv_out
         _replace_in(self, use_qgam, use_fsc, use_dsc, qgam_queries, qgam_dim)
+        fold_nearest_upsamples(self.up_blocks)
         del src
 
     @property

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from diffusers import ModelMixin, ConfigMixin, AutoencoderTiny
 from diffusers.configuration_utils import register_to_config
 from ..core import RSWError
-from .student import SlimUNet
+from .student import SlimUNet, fold_nearest_upsamples
 
 # %% auto #0
 __all__ = ['fuse_two_convs_to_one', 'SlimDiffSRNet', 'scratch_init', 'sd21_slim_counts']
@@ -65,7 +65,9 @@ class SlimDiffSRNet(ModelMixin, ConfigMixin):
                                            nn.Conv2d(c0, cd, fuse_kernel, padding=p))
             self.unet.conv_in, self.unet.conv_out = nn.Identity(), nn.Identity()
         else: self.fuse_in, self.fuse_out = enc[-1], dec[0]
+        fold_nearest_upsamples(self.decoder)   # exact: the decoder's upsample + conv on the low-resolution grid
         self.factor = 2 ** (len(tcfg['encoder_block_out_channels']) - 1) * self.unet.factor
+    fast_path = True # eval mode: channels-last memory layout
 
     @classmethod
     def from_pretrained_parts(cls, unet, taesd:AutoencoderTiny, fused:bool=True, **slim_kw) -> 'SlimDiffSRNet':
@@ -94,9 +96,12 @@ class SlimDiffSRNet(ModelMixin, ConfigMixin):
         if x.shape[-1] % self.factor or x.shape[-2] % self.factor:
             raise RSWError(
                 f"input {tuple(x.shape[-2:])} must be a multiple of {self.factor}; pad it (SlimDiffSRPipeline does)")
+        cl = self.fast_path and not self.training   # channels-last inference (`slim.student.set_fast_path`)
+        if cl: x = x.contiguous(memory_format=torch.channels_last)
         h, feats = self.unet(self.encode(x), return_features=True)
         y = self._decode(h)
         y = x + 2 * y if self.config.residual else y.mul(2).sub(1)
+        if cl: y = y.contiguous()
         return (y, feats) if return_features else y
 
     def encode(self, x:torch.Tensor) -> torch.Tensor:
