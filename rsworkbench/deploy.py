@@ -134,7 +134,7 @@ class OnnxUpscaler:
     def upscale(self, x:torch.Tensor) -> torch.Tensor:
         "(b, 3, h, w) in [-1, 1] → (b, 3, s·h, s·w) in [-1, 1]."
         y = self.session.run(None, {self.input: from_pm1(x).float().cpu().numpy()})[0]
-        return to_pm1(torch.from_numpy(y)).to(x.device, x.dtype)
+        return torch.from_numpy(y).mul_(2).sub_(1).to(x.device, x.dtype)   # to_pm1 in place on onnxruntime's array
 
     __call__ = upscale
     def __repr__(self):
