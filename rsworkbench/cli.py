@@ -254,7 +254,8 @@ def _cmd_scene(a):
     kw = checkpoint_kw(a); check_options(a.method, kw)
     r = run_scene(a.input, a.output, method=a.method, options=kw, scale=a.scale, bands=_bands_arg(a.bands), tile=a.tile,
                   overlap=a.overlap,
-                  batch=a.batch, device=str(get_device(a.device)),
+                  # 'cpu' is taken as given: resolving it would import torch, which a bicubic job never needs
+                  batch=a.batch, device=a.device if a.device == 'cpu' else str(get_device(a.device)),
                   workers=int(a.workers) if str(a.workers).isdigit() else a.workers,
                   resume=not a.no_resume, stretch=a.stretch)
     print(json.dumps({k: v for k, v in r.items() if isinstance(v, (int, float, str, bool, type(None)))}, indent=1))
