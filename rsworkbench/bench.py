@@ -463,6 +463,12 @@ def _bench_table(rows, dev) -> pd.DataFrame:
                     or platform.machine(), torch=torch.__version__, threads=torch.get_num_threads())
     return df
 
+def _write_table(out, df):
+    "`bench.csv` and `bench.md` in the folder `out`."
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out/'bench.csv', df.to_csv(index=False))
+    atomic_write_text(out/'bench.md', bench_markdown(df))
+
 def run_bench(device='auto', # where to measure
               methods=None, # method names (None: every registered demo method)
               blocks='auto', # block names, 'auto' (all on CUDA, CPU_BLOCKS on CPU) or () for none
@@ -491,6 +497,7 @@ def run_bench(device='auto', # where to measure
     rows, say = [], (print if progress else (lambda *a: None))
     def add(r):
         rows.append(r); say('  '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in r.items()))
+        if out is not None: _write_table(out, _bench_table(rows, dev))   # a run cut short keeps its rows so far
     d = degradation_throughput(dev, batch=16, size=256, preset='realesrgan', repeats=repeats)
     add(dict(name='degradation realesrgan', kind='data', device=str(dev), mode='eager', size='16 x 256 px',
              latency_ms=d['seconds_median'] * 1e3, patches_per_s=d['patches_per_s']))
@@ -504,10 +511,7 @@ def run_bench(device='auto', # where to measure
     if train or (train is None and dev.type == 'cpu'): _train_rows(add, repeats)
     if startup or (startup is None and dev.type == 'cpu'): _startup_rows(add, repeats)
     df = _bench_table(rows, dev)
-    if out is not None:
-        out = Path(out); out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out/'bench.csv', df.to_csv(index=False))
-        atomic_write_text(out/'bench.md', bench_markdown(df))
+    if out is not None: _write_table(out, df)
     return df
 
 BENCH_COLUMNS = ('name', 'kind', 'dtype', 'mode', 'size', 'latency_ms', 'mp_per_s', 'input_mp_per_s', 'patches_per_s',
