@@ -201,3 +201,20 @@ def test_realesrgan_cuda_fp16_matches_cpu(esrgan):
     gpu = get_method('realesrgan', 4, device='cuda', dtype='fp16').upscale(x.cuda())
     assert gpu.device.type == 'cuda' and gpu.dtype == x.dtype
     assert (gpu.cpu() - cpu).abs().mean() < 1e-2
+
+
+@pytest.mark.gpu
+def test_cuda_wrapper_rows_and_fp16_path():
+    "On CUDA: the shipped residual CNN in fp16 gives its bare network's output with no weight cast, and the bench rows run."
+    from rsworkbench.bench import ModuleTime, bare_network, wrapper_overhead
+    from test_wrapper_overhead import _Applies, _lr
+    up, x = get_method('residual-cnn', 4, 'cuda'), _lr(1, 3, 32, 32).cuda()
+    assert up.dtype == torch.float16
+    fn, what = bare_network(up, x)
+    with torch.no_grad(): bare = fn().float().clamp(0, 1) * 2 - 1
+    with ModuleTime('cuda') as mt, _Applies() as ap: y = up.upscale(x)
+    torch.testing.assert_close(y, bare, atol=1e-3, rtol=0)
+    assert mt.calls == 1 and ap.n == 0 and y.device.type == 'cuda' and y.dtype == torch.float32
+    for name in ('bicubic', 'residual-cnn', 'slim-student'):
+        r = wrapper_overhead(name, 4, 128, device='cuda', repeats=3)
+        assert r['device'] == 'cuda' and r['x_bare'] > 0, r
