@@ -503,9 +503,9 @@ def run_bench(device='auto', # where to measure
              latency_ms=d['seconds_median'] * 1e3, patches_per_s=d['patches_per_s']))
     modes = (False, True) if compile else (False,)
     _method_rows(add, names, specs, dev, modes, out_size, batch, repeats)
-    if wrapper: _wrapper_rows(add, names, specs, dev, out_size, repeats)
     _block_rows(add, blks, dev, modes, compile, repeats)
     if texadiff_skip and 'texadiff' in specs: _texadiff_skip_rows(add, dev, repeats)
+    if wrapper: _wrapper_rows(add, names, specs, dev, out_size, repeats)   # after the tables a short GPU call must keep
     if onnx and dev.type == 'cpu': _onnx_rows(add, names, dev, out_size, repeats)
     if scene: _scene_rows(add, dev, scene_rows, gdal_rows)
     if train or (train is None and dev.type == 'cpu'): _train_rows(add, repeats)
@@ -525,5 +525,6 @@ def bench_markdown(df:pd.DataFrame) -> str:
     head = (f"device: {df.attrs.get('device')} ({df.attrs.get('gpu')}), torch {df.attrs.get('torch')}, "
             f"threads {df.attrs.get('threads')}\n\n")
     df = df[[c for c in BENCH_COLUMNS if c in df and df[c].notna().any()]]
-    try: return head + df.to_markdown(index=False, floatfmt='.4g') + '\n'
+    df = df.astype(object).where(df.notna(), None)   # empty cells, not 'nan', where a row has no such value
+    try: return head + df.to_markdown(index=False, floatfmt='.4g', missingval='') + '\n'
     except ImportError: return head + df.to_string(index=False) + '\n'
