@@ -93,3 +93,12 @@ def test_wrapper_row_of_a_pipeline_times_its_modules(one_thread):
     r = wrapper_overhead('slim-teacher', out_size=32, repeats=2, upscaler=SlimUpscaler(tiny_teacher()))
     assert r['kind'] == 'wrapper' and r['bare'] == 'module forwards in the call'
     assert 0 < r['bare_ms'] <= r['latency_ms'] and r['x_bare'] >= 1
+
+def test_bicubic_clamps_its_own_output_in_place(monkeypatch, one_thread):
+    "Bicubic = F.interpolate clamped, bit for bit, without a second output-sized tensor (an out-of-place clamp)."
+    from rsworkbench.srio import BicubicUpscaler
+    x, copies, clamp = _lr(1, 3, 16, 16), [], torch.Tensor.clamp
+    ref = torch.nn.functional.interpolate(x, scale_factor=4, mode='bicubic', align_corners=False).clamp(-1, 1)
+    monkeypatch.setattr(torch.Tensor, 'clamp', lambda t, *a, **kw: copies.append(t.shape) or clamp(t, *a, **kw))
+    y = BicubicUpscaler(4).upscale(x)
+    assert torch.equal(y, ref) and y.abs().max() <= 1 and copies == []
