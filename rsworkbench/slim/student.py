@@ -112,15 +112,16 @@ class NearestUpConv2d(nn.Conv2d):
         return m
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
-        if not self.fast_path: return super().forward(F.interpolate(x, scale_factor=2., mode='nearest'))
-        b, _, h, w = x.shape
+        if not self.fast_path or torch.compiler.is_exporting():   # export: the plain graph (onnxruntime fuses it)
+            return super().forward(F.interpolate(x, scale_factor=2., mode='nearest'))
+        h, w = x.shape[-2:]
         P = torch.tensor(self._P, dtype=self.weight.dtype, device=self.weight.device)
         k = torch.einsum('aik,ockl,bjl->abocij', P, self.weight, P) # (2, 2, out, in, 2, 2) phase kernels
         xp = F.pad(x, (1, 1, 1, 1))
         ys = [F.conv2d(xp[..., i:i + h + 1, j:j + w + 1], k[i, j], self.bias).permute(0, 2, 3, 1)
               for i in (0, 1) for j in (0, 1)]                                   # (b, h, w, out) each
         y = torch.stack([torch.stack(ys[:2], 3), torch.stack(ys[2:], 3)], 2)   # (b, h, 2, w, 2, out)
-        return y.reshape(b, 2 * h, 2 * w, -1).permute(0, 3, 1, 2)              # channels-last (b, out, 2h, 2w)
+        return y.flatten(1, 2).flatten(2, 3).permute(0, 3, 1, 2)               # channels-last (b, out, 2h, 2w)
 
 def fold_nearest_upsamples(module:nn.Module # changed in place
                           ) -> nn.Module:

@@ -96,7 +96,8 @@ class SlimDiffSRNet(ModelMixin, ConfigMixin):
         if x.shape[-1] % self.factor or x.shape[-2] % self.factor:
             raise RSWError(
                 f"input {tuple(x.shape[-2:])} must be a multiple of {self.factor}; pad it (SlimDiffSRPipeline does)")
-        cl = self.fast_path and not self.training   # channels-last inference (`slim.student.set_fast_path`)
+        # channels-last inference (`slim.student.set_fast_path`); not in exported graphs (it fixes their batch size)
+        cl = self.fast_path and not self.training and not torch.compiler.is_exporting()
         if cl: x = x.contiguous(memory_format=torch.channels_last)
         h, feats = self.unet(self.encode(x), return_features=True)
         y = self._decode(h)
