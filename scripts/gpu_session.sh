@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One lent-GPU call for issue #8's GPU items, prepared by scripts/gpu_kit.py (run that here first, then):
+# One lent-GPU call for issue #8's GPU items, prepared by scripts/gpu_kit.py (run that here first: it writes .gpu/kit.tar.xz):
 #   device run: command "bash scripts/gpu_session.sh", carry [".gpu"], timeout_s 600
 # Steps, each under its own time limit so the whole call ends inside 600 s and whatever finished comes back under $OUT:
 #   cnn    the issue's reference: the 1.5M-parameter residual CNN (template 20, papermill) trained for RSW_CNN_MINUTES (4) on the
@@ -22,8 +22,12 @@ OUT=${OUT:-/tmp/rsw_gpu_out}; W=/tmp/rsw_gpu_work; rm -rf "$W"; mkdir -p "$OUT" 
 STEPS=${RSW_STEPS:-cnn,bench,tests}
 CNN_MIN=${RSW_CNN_MINUTES:-4}
 PY=python3; DEV=cuda; TS=1
-export PYTHONUNBUFFERED=1 RSW_SHARED_DATA=$PWD/.gpu/data HF_HUB_OFFLINE=1 MPLBACKEND=Agg
-[ -d .gpu/whl ] || { echo "gpu_session: .gpu/ is missing: run python scripts/gpu_kit.py here and carry .gpu"; exit 2; }
+K=/tmp/rsw_kit
+export PYTHONUNBUFFERED=1 RSW_SHARED_DATA=$K/data HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+[ -f .gpu/kit.tar.xz ] || { echo "gpu_session: .gpu/kit.tar.xz is missing: run python scripts/gpu_kit.py here and carry .gpu"; exit 2; }
+# the kit: unpacked wheels (zipped back below) and the clean images, less those the repository's data/ holds byte for byte
+rm -rf "$K"; mkdir -p "$K" && tar -xJf .gpu/kit.tar.xz -C "$K" || exit 1
+while IFS=$'\t' read -r rel repo; do mkdir -p "$K/data/$(dirname "$rel")" && cp "$repo" "$K/data/$rel" || exit 1; done < "$K/data/SAME_AS_REPO.tsv"
 if [ "${RSW_REHEARSE:-0}" = 1 ]; then   # this machine: its venv, the CPU, and a Python where the packages the device lacks cannot be imported
   PY=.venv/bin/python; DEV=cpu; CNN_MIN=${RSW_CNN_MINUTES:-0.3}; TS=5   # the CPU is slower: longer step limits
   mkdir -p /tmp/rsw_nogeo && cat > /tmp/rsw_nogeo/sitecustomize.py <<'EOF'
@@ -32,7 +36,8 @@ for n in ('rasterio', 'rioxarray', 'pyproj', 'affine', 'dask', 'distributed', 'f
 EOF
   export PYTHONPATH=/tmp/rsw_nogeo:$PWD
 else
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl || exit 1
+  mkdir -p "$K/wheels" && for d in "$K"/whl/*.whl; do (cd "$d" && $PY -m zipfile -c "$K/wheels/$(basename "$d")" .) || exit 1; done
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$K"/wheels/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 fi
