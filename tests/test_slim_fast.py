@@ -83,3 +83,17 @@ def test_dsc_one_vertical_conv_equals_three_paths():
         ref = d.proj(w[:, 0:1] * d.h(x) + w[:, 1:2] * d.v(d.h(x)) + w[:, 2:3] * d.v(x))  # the paper's three paths
         torch.testing.assert_close(fast, ref, atol=1e-4, rtol=1e-5)
         torch.testing.assert_close(set_fast_path(d, False)(x), ref, atol=0, rtol=0)
+
+def test_cpu_bf16_is_an_opt_in_autocast():
+    "dtype='bf16' on the CPU keeps fp32 weights and runs under bf16 autocast: close to fp32 (not equal), fp32 out."
+    from rsworkbench.registry import get_method
+    torch.set_num_threads(1)
+    fp32, bf16 = get_method('slim-student', scale=4, device='cpu'), get_method('slim-student', 4, 'cpu', dtype='bf16')
+    assert fp32.autocast is None and bf16.autocast is torch.bfloat16
+    assert next(bf16.pipe.net.parameters()).dtype == torch.float32
+    lr = torch.rand(1, 3, 12, 20, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    a, b = fp32.upscale(lr), bf16.upscale(lr)
+    assert b.dtype == torch.float32 and b.shape == a.shape
+    d = (a - b).abs()
+    assert d.max() > 1e-4             # the bf16 path really ran
+    assert d.mean() < 5e-3 and d.max() < 0.1, (d.mean(), d.max())

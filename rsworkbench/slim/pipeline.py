@@ -330,8 +330,13 @@ def tiny_teacher(seed:int=0) -> SlimTeacherPipeline:
 # %% ../../nbs/86_slim.pipeline.ipynb #aa335783
 class SlimUpscaler:
     "An `Upscaler` around a SlimDiffSR pipeline: (b, 3, h, w) [-1, 1] → (b, 3, 4h, 4w)."
-    def __init__(self, pipe, **call_kw): self.pipe, self.call_kw, self.scale = pipe, call_kw, SCALE
-    def upscale(self, tile:torch.Tensor) -> torch.Tensor: return self.pipe(tile, **self.call_kw).images
+    def __init__(self, pipe,
+                 autocast:torch.dtype|None=None, # CPU only: run under `torch.autocast('cpu', autocast)` (bf16)
+                 **call_kw): # the pipeline's call options
+        self.pipe, self.call_kw, self.scale, self.autocast = pipe, call_kw, SCALE, autocast
+    def upscale(self, tile:torch.Tensor) -> torch.Tensor:
+        if self.autocast is None: return self.pipe(tile, **self.call_kw).images
+        with torch.autocast('cpu', dtype=self.autocast): return self.pipe(tile, **self.call_kw).images.float()
     __call__ = upscale
 
 def _load(cls, tiny, name, scale, device, checkpoint, call_kw, dtype=None, shipped=None):
@@ -339,8 +344,10 @@ def _load(cls, tiny, name, scale, device, checkpoint, call_kw, dtype=None, shipp
     if int(scale) != SCALE: raise RSWError(f"{name} supports only scale {SCALE}, got {scale}")
     device = get_device(device)
     pipe = load_pipeline(cls, checkpoint, tiny, name, 'e.g. from rsworkbench.slim.train', shipped)
-    return SlimUpscaler(pipe.to(device, get_dtype(device, dtype or 'auto')) if device.type != 'cpu' else pipe,
-                        **call_kw)
+    dt = get_dtype(device, dtype or 'auto')
+    if device.type != 'cpu': return SlimUpscaler(pipe.to(device, dt), **call_kw)
+    # CPU: fp32 weights; dtype='bf16' runs the convs and matmuls in bf16 under autocast (AVX512-BF16/AMX CPUs)
+    return SlimUpscaler(pipe, autocast=torch.bfloat16 if dt == torch.bfloat16 else None, **call_kw)
 
 def sd21_student(seed:int=0) -> SlimDiffSRPipeline:
     "A student pipeline at SD 2.1 size (fused TAESD + pruned SD 2.1 UNet, 56.6M parameters), RANDOM weights: for costs."
