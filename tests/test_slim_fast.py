@@ -1,4 +1,4 @@
-"The SlimDiffSR student's speed rewrites (slim.student.set_fast_path) give the reference path's outputs to fp tolerance."
+"The SlimDiffSR student's speed rewrites (`slim.student.set_fast_path`): the reference path's outputs to fp tolerance."
 import pytest, torch
 import torch.nn as nn
 import torch.nn.functional as F

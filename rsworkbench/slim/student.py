@@ -99,7 +99,8 @@ class FSC(nn.Module):
 class NearestUpConv2d(nn.Conv2d):
     "A 3x3 conv (stride 1, padding 1) applied after nearest x2 upsampling, computed on the low-resolution input."
     fast_path = True # False: conv(interpolate(x)) (`set_fast_path`)
-    _P = ((1., 0., 0.), (0., 1., 1.)), ((1., 1., 0.), (0., 0., 1.)) # taps of parity 0 / 1 → input offsets (-1, 0) / (0, 1)
+    # 3x3 taps summed for output parity 0 / 1 → input offsets (-1, 0) / (0, 1)
+    _P = ((1., 0., 0.), (0., 1., 1.)), ((1., 1., 0.), (0., 0., 1.))
 
     @classmethod
     def from_conv(cls, conv:nn.Conv2d) -> 'NearestUpConv2d':
