@@ -18,8 +18,8 @@ def _psnr(method, variant, lr, hr):
     return float(psnr_y((sr * 255).round() / 255, hr))
 
 def test_shipped_variants_listed():
-    for m in ('residual-cnn', 'slim-student'): assert list_methods()[m].variants == ('bicubic', 'realworld')
-    with pytest.raises(RSWError, match="no 'realworld' variant"): get_method('texadiff', 4, variant='realworld')
+    for m in ('residual-cnn', 'slim-student', 'texadiff'): assert list_methods()[m].variants == ('bicubic', 'realworld')
+    with pytest.raises(RSWError, match="no 'realworld' variant"): get_method('slim-teacher', 4, variant='realworld')
 
 # the whole 256 px demo tile, 9 draws: measured 2026-12-07 realworld - bicubic variant +0.42 dB (CNN), +0.24 dB (student)
 @pytest.mark.parametrize('method, margin', [('residual-cnn', 0.3), ('slim-student', 0.1)])   # dB (the student gains less)
@@ -50,7 +50,7 @@ def test_cli_variant(tmp_path):
     assert main(['sr', str(src), str(tmp_path/'b.tif'), '--method', 'residual-cnn']) == 0
     a, b = read_raster(tmp_path/'a.tif').values, read_raster(tmp_path/'b.tif').values
     assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).mean() > 0.5   # another model ran
-    assert main(['sr', str(src), str(tmp_path/'c.tif'), '--method', 'texadiff', '--variant', 'realworld']) == 2
+    assert main(['sr', str(src), str(tmp_path/'c.tif'), '--method', 'slim-teacher', '--variant', 'realworld']) == 2
 
 def test_training_records_name_the_preset():
     "A trainer's recorded degradation names the preset, so a new checkpoint's training.json can be compared at evaluation."
