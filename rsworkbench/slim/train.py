@@ -36,16 +36,14 @@ def synthetic_tiles(n:int=4, # tiles
     lr = F.interpolate(hr, scale_factor=1 / SCALE, mode='bicubic', antialias=True, align_corners=False).clamp(-1, 1)
     return [dict(hr=hr[i], lr=lr[i]) for i in range(n)]
 
-def slim_data(data:str='bundled', # 'bundled' (repo samples), 'clean' or 'all' (../shared/data groups)
+def slim_data(data:str='bundled', # 'bundled' (repo samples), 'clean', 'all', 'clean+extra', ... or a folder (`sr_images`)
               patch:int=64, # HR crop side
               degradation:str='slimdiffsr', # a data.degrade preset (the paper's milder Real-ESRGAN settings)
               val_fraction:float=0.2, split_seed:int=0, seed:int=0, samples_per_image:int=16) -> dict:
     "{'train', 'val'} HRTileDatasets with on-the-fly x4 degradation."
     from rsworkbench.data.datasets import HRTileDataset, bundled_images, sr_images, split_files
     from rsworkbench.data.degrade import Degrader
-    if data == 'bundled': files = bundled_images()
-    elif data in ('clean', 'all'): files = sr_images(data)
-    else: raise RSWError(f"data must be 'bundled', 'clean' or 'all', got {data!r}")
+    files = bundled_images() if data == 'bundled' else sr_images(data)   # sr_images names the layouts it accepts
     if not files: raise RSWError(f"no images for data={data!r}; use data='bundled'")
     tr, va = split_files(files, val_fraction, split_seed)
     return dict(train=HRTileDataset(tr, patch, SCALE, Degrader(degradation, SCALE, seed=seed), samples_per_image=samples_per_image, seed=seed),
