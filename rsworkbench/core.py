@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #51e3bdb0
 from __future__ import annotations
-import os, random, tempfile, contextlib, hashlib, logging, math
+import os, random, shutil, tempfile, contextlib, hashlib, logging, math
 from pathlib import Path
 import numpy as np
 # torch is imported inside the functions that use it: `rsw --help` and the bicubic scene path never load it
@@ -18,7 +18,7 @@ __all__ = ['PKG_DIR', 'COLOR_FIXES', 'RSWError', 'repo_root', 'data_dir', 'outpu
            'seed_everything', 'get_device', 'get_dtype', 'img2tensor', 'tensor2img', 'to_pm1', 'from_pm1', 'rgb_to_y',
            'check_image', 'check_int', 'check_number', 'check_choice', 'check_tile', 'wavelet_decompose',
            'wavelet_color_fix', 'color_match', 'check_color_fix', 'fix_colors', 'atomic_path', 'atomic_write_text',
-           'load_state_dict', 'file_sha256']
+           'atomic_dir', 'load_state_dict', 'file_sha256']
 
 # %% ../nbs/00_core.ipynb #294b17f3
 class RSWError(ValueError):
@@ -249,6 +249,20 @@ def _umask() -> int:
 def atomic_write_text(path, text:str):
     "Write text atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
+
+@contextlib.contextmanager
+def atomic_dir(path:str|Path # final folder (replaced as a whole)
+              ):
+    "Yield a temporary folder beside `path`; on success it replaces `path` (normal permissions), on error it is deleted."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.part', dir=path.parent))
+    try:
+        yield tmp
+        for f in [tmp, *tmp.rglob('*')]: f.chmod((0o777 if f.is_dir() else 0o666) & ~_umask())   # mkdtemp makes 0700
+        if path.exists(): shutil.rmtree(path)
+        tmp.rename(path)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp)
 
 # %% ../nbs/00_core.ipynb #7b171c73
 def load_state_dict(path:str|Path # a .safetensors, .pt/.pth/.bin or .ckpt file

@@ -830,17 +830,12 @@ def ship_checkpoint(method:str, # 'texadiff', 'sgdm', 'slim-student' or 'residua
     pipe, slot = _ship_load(method, checkpoint, predictor, spacing, steps, style_temperature, dest)
     dst = Path(dest).resolve() if dest else Path(slot)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    from rsworkbench.core import atomic_dir
     readme = dst/'README.md'
     keep = readme.read_text() if readme.exists() else None
-    tmp = Path(tempfile.mkdtemp(dir=dst.parent))
-    try:
+    with atomic_dir(dst) as tmp:
         pipe.save_pretrained(str(tmp), safe_serialization=True)
         if keep is not None: (tmp/'README.md').write_text(keep)
-        if dst.exists(): shutil.rmtree(dst)
-        tmp.rename(dst)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp)
-    for f in [dst, *dst.rglob('*')]: f.chmod(0o755 if f.is_dir() else 0o644)   # mkdtemp makes them private
     return dst
 
 # %% ../nbs/55_results_lib.ipynb #45cd95d2

@@ -338,7 +338,8 @@ def with_paper(table, # ours: a DataFrame indexed by row name (e.g. from experim
     return table.join(p, how='left')
 
 # %% ../../nbs/75_texadiff.train.ipynb #cc1a12cb
-import json, shutil, tempfile
+import json, shutil
+from ..core import atomic_dir
 from pathlib import Path
 from ..loop import read_history
 from ..registry import recorded_degradation, TRAINING_RECORD
@@ -371,13 +372,10 @@ def ship_texadiff(run_dir, # a training run folder (its checkpoint/ and history)
     pipe = TexADiffPipeline.from_pretrained(str(checkpoint or Path(run_dir)/'checkpoint'))
     configure_sampler(pipe, spacing, steps)
     if half: pipe.unet.half(); pipe.control.half()
-    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
     rec = training_summary(run_dir, psr=pipe.config.psr_method, **extra)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent))
-    pipe.save_pretrained(str(tmp), safe_serialization=True)
-    if (dest/'README.md').exists(): shutil.copy(dest/'README.md', tmp/'README.md')
-    (tmp/TRAINING_RECORD).write_text(json.dumps(rec, indent=1) + '\n')
-    if dest.exists(): shutil.rmtree(dest)
-    tmp.rename(dest)
-    for f in [dest, *dest.rglob('*')]: f.chmod(0o755 if f.is_dir() else 0o644)   # mkdtemp makes them private
+    with atomic_dir(dest) as tmp:
+        pipe.save_pretrained(str(tmp), safe_serialization=True)
+        if (dest/'README.md').exists(): shutil.copy(dest/'README.md', tmp/'README.md')
+        (tmp/TRAINING_RECORD).write_text(json.dumps(rec, indent=1) + '\n')
     return rec
