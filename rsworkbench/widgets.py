@@ -99,7 +99,9 @@ def figure_png(fig:Figure, # a matplotlib Figure (pyplot-managed or not)
 
 class ExplorerFigure(Figure):
     "A pyplot-free Figure shown as a PNG in any Jupyter frontend (`_repr_png_`), without `%matplotlib inline`."
-    def __init__(self, *args, **kwargs): super().__init__(*args, **kwargs)   # matplotlib Figure's arguments (figsize, dpi, ...)
+    def __init__(self, *args, **kwargs):
+        "Takes matplotlib `Figure`'s arguments (`figsize`, `dpi`, ...)."
+        super().__init__(*args, **kwargs)
     def _repr_png_(self): return figure_png(self, close=False)
     def png(self, dpi:int|None=None) -> bytes:
         "PNG bytes (the figure stays usable)."
