@@ -8,7 +8,8 @@ from rsworkbench.data.degrade import Degrader
 from rsworkbench.metrics import psnr_y
 
 def _hr(side=128):
-    a = read_raster(data_dir()/'demo_naip_rgb.tif').values[:3, :side, :side].astype(np.float32) / 255
+    "The demo's held-out tile (NAIP 2009: no shipped model trained on it)."
+    a = read_raster(data_dir()/'heldout'/'naip_2009_demo_rgb.tif').values[:3, :side, :side].astype(np.float32) / 255
     return torch.from_numpy(a)[None]
 
 def _sr(up, lr):
@@ -35,12 +36,13 @@ def test_texadiff_realworld_uses_the_realworld_psr(one_thread):
     assert not torch.equal(up.pipe.unet.conv_in.weight, default.pipe.unet.conv_in.weight)   # its own fine-tuned UNet
 
 def test_texadiff_realworld_wins_on_its_own_degradation(one_thread):
-    "Real-world LR (3 degradation draws): the realworld variant beats the bicubic one; clean bicubic LR: the other way round."
-    hr, ups = _hr(), {v: get_method('texadiff', 4, variant=v) for v in ('realworld', 'bicubic')}
+    "Real-world LR (9 degradation draws): the realworld variant beats the bicubic one; clean bicubic LR: the other way round."
+    hr, ups = _hr(256), {v: get_method('texadiff', 4, variant=v) for v in ('realworld', 'bicubic')}
     ps = lambda v, lr: float(psnr_y((_sr(ups[v], lr) * 255).round() / 255, hr))
-    real = [Degrader('slimdiffsr', 4, seed=s)(hr) for s in (1, 2, 3)]
+    real = [Degrader('slimdiffsr', 4, seed=s)(hr) for s in range(1, 10)]
     rw, bi = (np.mean([ps(v, lr) for lr in real]) for v in ('realworld', 'bicubic'))
-    assert rw > bi + 0.1, (rw, bi)   # dB; on this demo tile the margin is small (0.25 dB), larger on the held-out tiles
+    # dB; the whole held-out tile, measured 2026-12-07: +0.40 (single draws -0.19 to +0.9; on its 128 px corner, 3 draws: -0.07)
+    assert rw > bi + 0.15, (rw, bi)
     clean = Degrader('bicubic', 4, seed=0)(hr)
     assert ps('bicubic', clean) > ps('realworld', clean)
 

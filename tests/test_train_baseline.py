@@ -63,6 +63,21 @@ def test_compare_template(tmp_path, shared):
     assert gi['n'] == 1 and isinstance(gi['n'], int) and abs(gi['gain'] - g['gain']) < 1e-6 and gi['ci95_lo'] is None   # one image: no interval (null, strict JSON)
 
 @pytest.mark.slow
+def test_compare_template_draws(tmp_path, shared):
+    "A random preset: each pair has its own degradation draw, `draws` per tile, and the intervals are over tiles (not pairs)."
+    tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'
+    p = run_template(tpl, dict(methods=['bicubic', 'residual-cnn'], degradation='slimdiffsr', draws=2, val_size=128, tiles=True,
+                               max_files=1, metrics=['psnr'], grid_rows=1), 'compare', out_root=tmp_path, progress=False)
+    m = json.loads((p/'metrics.json').read_text())
+    names, n = m['per_pair']['names'], m['n_pairs']
+    tiles = sorted({x.split('#')[0] for x in names})
+    assert n == 2 * len(tiles) >= 4 and {x.split('#')[1] for x in names} == {'0', '1'} and m['params']['draws'] == 2
+    b = m['per_pair']['bicubic']['psnr']
+    assert all(b[i] != b[i + 1] for i in range(0, n, 2))   # the two draws of a tile differ (one shared draw would repeat the LR)
+    assert m['gains']['psnr']['residual-cnn']['n'] == len(tiles)   # paired over tiles, each the mean of its draws
+    assert 'each the mean of its 2 degradation draws' in (p/'results.md').read_text()
+
+@pytest.mark.slow
 def test_compare_template_research_set(tmp_path, shared):
     "eval_set='research': the research-only groups (never in a clean training split), sgdm_samples (SGDM outputs) left out."
     tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'

@@ -16,10 +16,10 @@ from .io import read_raster, to_model_range, to_rgb, ensure_bands, IMAGE_EXTS, H
 from .degrade import usm_sharp, USM
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'CLEAN_GROUPS', 'RESTRICTED_GROUPS', 'RGB_BANDS', 'EXTRA_DIR', 'NOT_HR', 'HR_DIRS', 'LR_DIRS', 'LAYOUTS',
-           'DATA_CHOICES', 'list_images', 'shared_images', 'bundled_images', 'extra_images', 'folder_images',
-           'sr_images', 'split_files', 'load_rgb', 'load_map', 'bicubic_down', 'apply_degrader', 'usm_target_of',
-           'degrade_pair', 'HRTileDataset', 'PairedDataset', 'batch_at']
+__all__ = ['IMG_EXTS', 'CLEAN_GROUPS', 'RESTRICTED_GROUPS', 'RGB_BANDS', 'EXTRA_DIR', 'HELDOUT_DIR', 'NOT_HR', 'HR_DIRS',
+           'LR_DIRS', 'LAYOUTS', 'DATA_CHOICES', 'list_images', 'shared_images', 'bundled_images', 'extra_images',
+           'folder_images', 'sr_images', 'split_files', 'load_rgb', 'load_map', 'bicubic_down', 'apply_degrader',
+           'usm_target_of', 'degrade_pair', 'HRTileDataset', 'PairedDataset', 'batch_at']
 
 # %% ../../nbs/12_data.datasets.ipynb #97b7bd74
 IMG_EXTS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg', '.webp')
@@ -29,6 +29,7 @@ RESTRICTED_GROUPS = ('worldstrat', 'openearthmap', 'dsifn_cd', 'nwpu_vhr10', 'la
 RGB_BANDS = {'ms1.tif': [3, 2, 1]}  # SpaceNet Rotterdam MS is (B, G, R, NIR)
 _NOT_IMAGES = ('label', 'labels', 'mask', 'ref', 'weights')
 EXTRA_DIR = 'train_extra'  # data/ subfolder of extra clean-licence training crops (data/README.md)
+HELDOUT_DIR = 'heldout'  # data/ subfolder of images from the shipped models' held-out split (`rsw demo`'s input)
 
 def list_images(root, # folder searched recursively
                 exts=IMG_EXTS # file suffixes to keep (case-insensitive)
@@ -79,9 +80,9 @@ def shared_images(groups:list|None=None, # group names (folders of ../shared/dat
 NOT_HR = ('sgdm_samples/', 'worldstrat/L')
 
 def bundled_images() -> list[Path]:
-    "The image samples shipped in the repo's `data/` (labels and the `EXTRA_DIR` training crops left out)."
+    "The image samples shipped in the repo's `data/` (labels, the `EXTRA_DIR` training crops and `HELDOUT_DIR` left out)."
     d = data_dir()
-    return [p for p in list_images(d) if 'label' not in p.name and EXTRA_DIR not in p.relative_to(d).parts]
+    return [p for p in list_images(d) if 'label' not in p.name and not {EXTRA_DIR, HELDOUT_DIR} & set(p.relative_to(d).parts)]
 
 def extra_images() -> list[Path]:
     "The extra clean-licence training crops in `data/train_extra/` (none when the folder is absent)."

@@ -103,13 +103,19 @@ def _pair_name(f) -> str:
 
 def val_pairs(files:list, scale:int=4, val_size:int=192, degrader=None, seed:int=1234,
               tiles:bool=False, # every non-overlapping `val_size` tile of each file instead of its centre crop
-              names:list|None=None # when a list, filled with one 'name' or 'name@y,x' per pair (`_pair_name`)
+              names:list|None=None, # when a list, filled with one 'name' or 'name@y,x' per pair (`_pair_name`), '#k' per draw
+              draws:int=1 # degradation draws per crop (random degraders only): each pair is degraded with its own seed
              ) -> list:
     """Fixed (lr, hr) validation pairs in [0, 1]: the centre crop of each file, or with `tiles=True` all its
     non-overlapping tiles
-    except flat ones (nodata borders: any method, bicubic included, reproduces those exactly, PSNR = inf)."""
+    except flat ones (nodata borders: any method, bicubic included, reproduces those exactly, PSNR = inf).
+    A random `degrader` is seeded per pair (`seed`, `seed + 1`, ... in pair order), so the pairs sample the degradation's
+    randomness (blur, noise, JPEG draws) instead of repeating one draw on every crop; `draws > 1` degrades each crop
+    that many times (names end in `#k`; average per crop before computing intervals)."""
     if val_size < scale: raise RSWError(f"val_size ({val_size}) must be at least the scale ({scale})")
-    out = []
+    if int(draws) != draws or draws < 1: raise RSWError(f"draws must be an integer >= 1, got {draws!r}")
+    draws = int(draws) if degrader is not None else 1   # bicubic is deterministic: one draw says everything
+    out, names = [], (names if names is not None else [])
     for f in files:
         t = from_pm1(load_rgb(f)); s = min(val_size, *t.shape[-2:]) // scale * scale
         if s == 0: raise RSWError(f"{f} ({t.shape[-1]}x{t.shape[-2]} px) is smaller than the scale {scale}")
@@ -119,8 +125,10 @@ def val_pairs(files:list, scale:int=4, val_size:int=192, degrader=None, seed:int
             for x in xs:
                 hr = t[None, :, y:y + s, x:x + s]
                 if tiles and float(hr.amax() - hr.amin()) < 1 / 255: continue  # constant (nodata): says nothing
-                out.append((apply_degrader(degrader, hr, scale, seed=seed), hr))
-                if names is not None: names.append(f"{_pair_name(f)}@{y},{x}" if tiles else _pair_name(f))
+                name = f"{_pair_name(f)}@{y},{x}" if tiles else _pair_name(f)
+                for k in range(draws):
+                    out.append((apply_degrader(degrader, hr, scale, seed=seed + len(out)), hr))
+                    names.append(name + (f'#{k}' if draws > 1 else ''))
     return out
 
 @torch.no_grad()
