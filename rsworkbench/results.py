@@ -16,8 +16,8 @@ __all__ = ['BIC_METRICS', 'DISTILL_ROW', 'DISTILL_LABEL', 'TEACHER_COLUMNS', 'SH
            'need_inputs', 'write_csv', 'save_png', 'load_compare', 'run_params', 'metrics_row', 'texadiff_eval_pairs',
            'sgdm_eval_pairs', 'data_table', 'steps_fit', 'steps_table', 'paired_diff', 'eval_name', 'student_rows',
            'distill_table', 'distill_mmdfix_table', 'ablation_tables', 'residual_grids', 'teacher_eval',
-           'student_curves', 'grad_mag', 'mean_rows', 'inference_ablations', 'copy_figure', 'demo_figure',
-           'ship_checkpoint', 'manifest_path', 'load_manifest', 'regenerate']
+           'student_curves', 'grad_mag', 'mean_rows', 'inference_ablations', 'realworld_table', 'copy_figure',
+           'demo_figure', 'ship_checkpoint', 'manifest_path', 'load_manifest', 'regenerate']
 
 # %% ../nbs/55_results_lib.ipynb #ab48ef4f
 def _err(msg:str) -> Exception:
@@ -757,6 +757,40 @@ def inference_ablations(method:str, # 'texadiff' or 'sgdm'
     df.attrs['info'] = info
     return df
 
+# %% ../nbs/55_results_lib.ipynb #ef5abc6e
+def _by_crop(tab, names) -> tuple:
+    "The crop of each pair ('<tile>#<k>' → '<tile>') and whether any crop has several draws."
+    crop = [n.split('#')[0] for n in names]
+    return crop, len(set(crop)) < len(crop)
+
+def realworld_table(runs:dict, # evaluation set label → template-80 run folder, e.g. {'tiles': ..., 'research': ...}
+                    versus:dict|None=None, # row → the row it is also paired against, e.g. {'texadiff:realworld': 'residual-cnn:realworld'}
+                    name:str='realworld_x4', # the CSV's name
+                    out=None # tables' folder (default nbs/results_data)
+                   ) -> pd.DataFrame:
+    "PSNR-Y gains over bicubic (and over `versus` rows), intervals over crops, with FSIM and SSIM-Y: `<name>.csv`."
+    from rsworkbench.experiments import paired_gains
+    need_inputs(*[Path(r)/'metrics.json' for r in runs.values()])
+    out, _ = results_dirs(out); rows = []
+    for ev, run in runs.items():
+        m, tab, _, names = load_compare(run)
+        crop, many = _by_crop(tab, names); pp = tab.attrs['per_pair']
+        for base in ['bicubic', *sorted(set((versus or {}).values()))]:
+            if base not in pp: continue
+            g = paired_gains(tab, 'psnr', base=base, groups=crop)
+            for row, r in g.iterrows():
+                if base != 'bicubic' and (versus or {}).get(row) != base: continue
+                rows.append(dict(eval=ev, row=row, base=base, **r.to_dict(), n_pairs=len(names),
+                                 draws=len(names) // len(set(crop)), fsim=float(np.mean(pp[row]['fsim'])) if 'fsim' in pp[row] else np.nan,
+                                 ssim=float(np.mean(pp[row]['ssim'])) if 'ssim' in pp[row] else np.nan))
+        rows.append(dict(eval=ev, row='bicubic', base='bicubic', gain=0.0, n=len(set(crop)), n_pairs=len(names),
+                         draws=len(names) // len(set(crop)), fsim=float(np.mean(pp['bicubic'].get('fsim', [np.nan]))),
+                         ssim=float(np.mean(pp['bicubic'].get('ssim', [np.nan])))))
+    df = pd.DataFrame(rows)
+    write_csv(df, out/f'{name}.csv', index=False)
+    return df
+
+
 # %% ../nbs/55_results_lib.ipynb #84ceea93
 def copy_figure(src, # a run folder's figure, e.g. outputs/sr_long/<run>/curves.png
                 name:str, # the figure's file name on the page
@@ -859,7 +893,10 @@ def load_manifest(path=None # a manifest file (default `manifest_path()`)
     return entries
 
 def _resolve(value, root:Path):
-    "A path arg (or list of them) relative to root, `*` patterns expanded; (resolved, missing)."
+    "A path arg (or a list of them, or a dict of them) relative to root, `*` patterns expanded; (resolved, missing)."
+    if isinstance(value, dict):   # label → run folder: each resolved on its own
+        got = {k: _resolve(v, root) for k, v in value.items()}
+        return {k: r for k, (r, _) in got.items()}, [m for _, ms in got.values() for m in ms]
     items, out, miss = ([value] if isinstance(value, str) else list(value)), [], []
     for v in items:
         p = root/v
@@ -871,11 +908,11 @@ def _resolve(value, root:Path):
 
 # %% ../nbs/55_results_lib.ipynb #fcca73c5
 BUILDERS = ('data_table', 'steps_table', 'distill_table', 'distill_mmdfix_table', 'ablation_tables', 'residual_grids',
-            'student_curves', 'teacher_eval', 'inference_ablations', 'copy_figure', 'demo_figure')
+            'student_curves', 'teacher_eval', 'inference_ablations', 'copy_figure', 'demo_figure', 'realworld_table')
 _FIGS = ('student_curves', 'copy_figure', 'demo_figure', 'data_table', 'steps_table', 'distill_table',
          'ablation_tables')   # builders that take `images`
 _TABS = ('data_table', 'steps_table', 'distill_table', 'distill_mmdfix_table', 'ablation_tables', 'residual_grids',
-         'teacher_eval', 'inference_ablations', 'demo_figure')   # builders that take `out`
+         'teacher_eval', 'inference_ablations', 'demo_figure', 'realworld_table')   # builders that take `out`
 
 def _call(e, args, out, images):
     f = e['function']

@@ -9,7 +9,8 @@ from rsworkbench.data.degrade import Degrader
 from rsworkbench.metrics import psnr_y
 
 def _hr(side=128):
-    a = read_raster(data_dir()/'demo_naip_rgb.tif').values[:3, :side, :side].astype(np.float32) / 255
+    "The demo's held-out tile (NAIP 2009: no shipped model trained on it)."
+    a = read_raster(data_dir()/'heldout'/'naip_2009_demo_rgb.tif').values[:3, :side, :side].astype(np.float32) / 255
     return torch.from_numpy(a)[None]
 
 def _psnr(method, variant, lr, hr):
@@ -21,8 +22,9 @@ def test_shipped_variants_listed():
     for m in ('residual-cnn', 'slim-student', 'texadiff'): assert list_methods()[m].variants == ('bicubic', 'realworld')
     with pytest.raises(RSWError, match="no 'realworld' variant"): get_method('slim-teacher', 4, variant='realworld')
 
-# the whole 256 px demo tile, 9 draws: measured 2026-12-07 realworld - bicubic variant +0.42 dB (CNN), +0.24 dB (student)
-@pytest.mark.parametrize('method, margin', [('residual-cnn', 0.3), ('slim-student', 0.1)])   # dB (the student gains less)
+# the whole 256 px held-out demo tile, 9 draws: measured 2026-12-07 realworld - bicubic variant +0.31 dB (CNN), +0.14 dB
+# (student); on clean bicubic LR the bicubic variants lead by 2.4 dB
+@pytest.mark.parametrize('method, margin', [('residual-cnn', 0.15), ('slim-student', 0.05)])   # dB (the student gains less)
 def test_each_variant_wins_on_its_own_degradation(method, margin, one_thread):
     "Real-world LR (9 degradation draws): the realworld variant beats the bicubic one; clean bicubic LR: the other way round."
     hr = _hr(256)
