@@ -101,7 +101,7 @@ def test_demo_console_script(tmp_path):
     rows = t.loc['bicubic']
     assert rows.drop(index='bicubic')['psnr'].max() > rows.loc['bicubic', 'psnr'] + 0.5, rows
     # real-world LR, the mean of 4 degradation draws: every real-world variant restores structure (SSIM-Y) over bicubic.
-    # Its PSNR-Y is level with bicubic here (measured 2026-12-07: -0.04 to -0.16 dB), the open target of issue #32.
+    # Its PSNR-Y is level with bicubic here (measured 2026-12-07: -0.12 to +0.03 dB), the open target of issue #32.
     rw = t.loc['realworld']
     assert (rw['draws'] == 4).all() and (t.loc['bicubic']['draws'] == 1).all(), t
     assert (rw.drop(index=['bicubic', 'realesrgan'])['ssim'] > rw.loc['bicubic', 'ssim'] + 0.01).all(), rw
