@@ -80,6 +80,18 @@ def test_bundled_are_clean_and_small():
         if p.name != 'README.md': assert f'`{p.name}`' in readme, p.name
     demo = read_raster(data_dir()/'demo_naip_rgb.tif')
     assert demo.shape == (3, 256, 256) and demo.dtype == np.uint8 and demo.rio.crs.to_epsg() == 26914
+    for p in (data_dir()/'heldout').iterdir(): assert f'`heldout/{p.name}`' in readme, p.name
+    held = read_raster(data_dir()/'heldout'/'naip_2009_demo_rgb.tif')   # the same ground as the demo tile, another year
+    assert held.shape == demo.shape and held.rio.crs == demo.rio.crs and np.allclose(held.rio.bounds(), demo.rio.bounds(), atol=5)
+    assert not any('heldout' in p.parts for p in files)
+
+def test_demo_tile_is_held_out_of_every_shipped_model():
+    "rsw demo's tile is a crop of an image in the held-out split of the data the shipped models trained on ('clean', 'clean+extra')."
+    from rsworkbench.data.datasets import sr_images, split_files, shared_images
+    if not shared_images(['naip_opengeos']): pytest.skip('needs ../shared/data')
+    for d in ('clean', 'clean+extra'):
+        train, val = split_files(sr_images(d), 0.2, 0)
+        assert 'm_4709963_se_14_1_20090818.tif' in {p.name for p in val} and 'm_4709963_se_14_1_20090818.tif' not in {p.name for p in train}
 
 
 def test_training_pairs_use_usm_target_for_realesrgan(tmp_path):
