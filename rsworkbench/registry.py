@@ -12,7 +12,7 @@ from .core import RSWError
 # %% auto #0
 __all__ = ['BUILTIN_MODULES', 'BUILTIN_HOMES', 'VARIANTS', 'TRAINING_RECORD', 'Upscaler', 'MethodSpec', 'register_method',
            'list_methods', 'get_method', 'variant_folder', 'shipped_variants', 'shipped_variant', 'training_record',
-           'recorded_degradation', 'degradation_mismatch', 'method_folder', 'load_pipeline']
+           'recorded_degradation', 'degradation_mismatch', 'method_folder', 'quiet_loading', 'load_pipeline']
 
 # %% ../nbs/05_registry.ipynb #1fcc2e7b
 @runtime_checkable
@@ -175,6 +175,16 @@ def method_folder(name:str, # a registered method
     return variant_folder(spec.shipped, options.get('variant'))
 
 # %% ../nbs/05_registry.ipynb #ba9bf848
+from contextlib import contextmanager
+@contextmanager
+def quiet_loading():
+    "Silence diffusers' 'Loading pipeline components...' progress bars (restored afterwards)."
+    from diffusers.utils import logging as dlog
+    was = dlog.is_progress_bar_enabled(); dlog.disable_progress_bar()
+    try: yield
+    finally:
+        if was: dlog.enable_progress_bar()
+
 def load_pipeline(cls, # a `DiffusionPipeline` subclass
                   checkpoint, # its `save_pretrained` folder, or None
                   tiny:Callable, # () -> the tiny random pipeline used when `checkpoint` is None
@@ -197,7 +207,8 @@ def load_pipeline(cls, # a `DiffusionPipeline` subclass
         raise RSWError(
             f"missing weights: {d} has no model_index.json; pass a folder written by "
             f"{cls.__name__}.save_pretrained{' (' + hint + ')' if hint else ''}")
-    try: return cls.from_pretrained(str(d))
+    try:
+        with quiet_loading(): return cls.from_pretrained(str(d))
     except RSWError: raise
     except Exception as e:
         raise RSWError(

@@ -5,7 +5,6 @@
 # %% ../nbs/97_widgets.ipynb #b584e368
 from __future__ import annotations
 import html, io, threading, warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 import numpy as np
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from .core import RSWError, data_dir, from_pm1, get_device
 from .data.degrade import bicubic_down
-from .registry import get_method, load_pipeline
+from .registry import get_method, load_pipeline, quiet_loading
 if TYPE_CHECKING:  # annotations only; the explorers import these when they are built
     import pandas as pd
     from rsworkbench.texadiff.pipeline import TexADiffPipeline
@@ -22,9 +21,8 @@ if TYPE_CHECKING:  # annotations only; the explorers import these when they are 
     from rsworkbench.sgdm.pipeline import SGDMPipeline
 
 # %% auto #0
-__all__ = ['RTDM_DEMO', 'WHU_TILES', 'load_image', 'demo_pair', 'quiet_loading', 'figure_png', 'ExplorerFigure', 'Redrawer',
-           'Explorer', 'ComparisonSwipe', 'RTDMExplorer', 'UncertaintyExplorer', 'whu_tiles', 'QGAMBrowser',
-           'StyleSampler']
+__all__ = ['RTDM_DEMO', 'WHU_TILES', 'load_image', 'demo_pair', 'figure_png', 'ExplorerFigure', 'Redrawer', 'Explorer',
+           'ComparisonSwipe', 'RTDMExplorer', 'UncertaintyExplorer', 'whu_tiles', 'QGAMBrowser', 'StyleSampler']
 
 # %% ../nbs/97_widgets.ipynb #64dc2a8e
 def load_image(path, # an RGB raster (8-bit)
@@ -54,15 +52,6 @@ def demo_pair(scale:int=4, # SR factor
     if size % scale: raise RSWError(f"size {size} must be a multiple of the scale {scale}")
     hr = load_image(path or data_dir()/'demo_naip_rgb.tif', size, offset)
     return bicubic_down(hr, scale).clamp(0, 1), hr
-
-@contextmanager
-def quiet_loading():
-    "Silence diffusers' 'Loading pipeline components...' progress bars (restored afterwards)."
-    from diffusers.utils import logging as dlog
-    was = dlog.is_progress_bar_enabled(); dlog.disable_progress_bar()
-    try: yield
-    finally:
-        if was: dlog.enable_progress_bar()
 
 def _pipe(pipe, cls, checkpoint, tiny, name, shipped):
     "The given pipeline, else `checkpoint`, else the shipped default, else the tiny random one; no progress bars."
