@@ -758,11 +758,6 @@ def inference_ablations(method:str, # 'texadiff' or 'sgdm'
     return df
 
 # %% ../nbs/55_results_lib.ipynb #ef5abc6e
-def _by_crop(tab, names) -> tuple:
-    "The crop of each pair ('<tile>#<k>' → '<tile>') and whether any crop has several draws."
-    crop = [n.split('#')[0] for n in names]
-    return crop, len(set(crop)) < len(crop)
-
 def realworld_table(runs:dict, # evaluation set label → template-80 run folder, e.g. {'tiles': ..., 'research': ...}
                     versus:dict|None=None, # row → the row it is also paired against, e.g. {'texadiff:realworld': 'residual-cnn:realworld'}
                     name:str='realworld_x4', # the CSV's name
@@ -774,18 +769,17 @@ def realworld_table(runs:dict, # evaluation set label → template-80 run folder
     out, _ = results_dirs(out); rows = []
     for ev, run in runs.items():
         m, tab, _, names = load_compare(run)
-        crop, many = _by_crop(tab, names); pp = tab.attrs['per_pair']
+        crop, pp = [n.split('#')[0] for n in names], tab.attrs['per_pair']   # '<tile>#<k>': the draws of one tile
+        mean = lambda row, k: float(np.mean(pp[row][k])) if k in pp[row] else np.nan
         for base in ['bicubic', *sorted(set((versus or {}).values()))]:
             if base not in pp: continue
             g = paired_gains(tab, 'psnr', base=base, groups=crop)
             for row, r in g.iterrows():
                 if base != 'bicubic' and (versus or {}).get(row) != base: continue
                 rows.append(dict(eval=ev, row=row, base=base, **r.to_dict(), n_pairs=len(names),
-                                 draws=len(names) // len(set(crop)), fsim=float(np.mean(pp[row]['fsim'])) if 'fsim' in pp[row] else np.nan,
-                                 ssim=float(np.mean(pp[row]['ssim'])) if 'ssim' in pp[row] else np.nan))
+                                 draws=len(names) // len(set(crop)), fsim=mean(row, 'fsim'), ssim=mean(row, 'ssim')))
         rows.append(dict(eval=ev, row='bicubic', base='bicubic', gain=0.0, n=len(set(crop)), n_pairs=len(names),
-                         draws=len(names) // len(set(crop)), fsim=float(np.mean(pp['bicubic'].get('fsim', [np.nan]))),
-                         ssim=float(np.mean(pp['bicubic'].get('ssim', [np.nan])))))
+                         draws=len(names) // len(set(crop)), fsim=mean('bicubic', 'fsim'), ssim=mean('bicubic', 'ssim')))
     df = pd.DataFrame(rows)
     write_csv(df, out/f'{name}.csv', index=False)
     return df

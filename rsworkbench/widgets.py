@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from .core import RSWError, data_dir, from_pm1, get_device
 from .data.degrade import bicubic_down
-from .registry import get_method, load_pipeline, quiet_loading
+from .registry import get_method, load_pipeline
 if TYPE_CHECKING:  # annotations only; the explorers import these when they are built
     import pandas as pd
     from rsworkbench.texadiff.pipeline import TexADiffPipeline
@@ -56,7 +56,7 @@ def demo_pair(scale:int=4, # SR factor
 def _pipe(pipe, cls, checkpoint, tiny, name, shipped):
     "The given pipeline, else `checkpoint`, else the shipped default, else the tiny random one; no progress bars."
     if pipe is not None: return pipe
-    with quiet_loading(): return load_pipeline(cls, checkpoint, tiny, name, shipped=shipped)
+    return load_pipeline(cls, checkpoint, tiny, name, shipped=shipped)   # loads without progress bars
 
 def _np(t, i=0) -> np.ndarray:
     "(b, 3, h, w) [0, 1] tensor → (h, w, 3) array for imshow."
