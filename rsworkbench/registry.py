@@ -67,7 +67,7 @@ def list_methods() -> dict[str, MethodSpec]:
 # the builtin module that registers each name: `get_method(name)` imports only that one, so bicubic never loads the
 # diffusion pipelines
 BUILTIN_HOMES = {'bicubic': 'rsworkbench.srio', 'realesrgan': 'rsworkbench.models.baselines',
-                 'rrdbnet': 'rsworkbench.models.baselines',
+                 'rrdbnet': 'rsworkbench.models.baselines', 'realesrnet': 'rsworkbench.models.baselines',
                  'residual-cnn': 'rsworkbench.models.train', 'texadiff': 'rsworkbench.texadiff.pipeline',
                  'sgdm': 'rsworkbench.sgdm.pipeline',
                  'slim-student': 'rsworkbench.slim.pipeline', 'slim-teacher': 'rsworkbench.slim.pipeline',

