@@ -758,17 +758,29 @@ def inference_ablations(method:str, # 'texadiff' or 'sgdm'
     return df
 
 # %% ../nbs/55_results_lib.ipynb #ef5abc6e
-def realworld_table(runs:dict, # evaluation set label → template-80 run folder, e.g. {'tiles': ..., 'research': ...}
+def _merged_compare(runs # one template-80 run folder, or several scored on the same pairs (same names)
+                   ) -> tuple:
+    "`load_compare` of one run, or of several runs on the same pairs with their rows merged (a row repeated keeps its first run)."
+    runs = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    m, tab, _, names = load_compare(runs[0]); pp = tab.attrs['per_pair']
+    for r in runs[1:]:
+        _, t, _, n = load_compare(r)
+        if n != names: raise _err(f"{r} was scored on other pairs than {runs[0]}; rows of different pairs cannot be merged")
+        for row, v in t.attrs['per_pair'].items(): pp.setdefault(row, v)
+    return m, tab, names
+
+def realworld_table(runs:dict, # evaluation set label → template-80 run folder (or a list of runs on the same pairs), e.g. {'tiles': ..., 'research': ...}
                     versus:dict|None=None, # row → the row it is also paired against, e.g. {'texadiff:realworld': 'residual-cnn:realworld'}
                     name:str='realworld_x4', # the CSV's name
                     out=None # tables' folder (default nbs/results_data)
                    ) -> pd.DataFrame:
     "PSNR-Y gains over bicubic (and over `versus` rows), intervals over crops, with FSIM and SSIM-Y: `<name>.csv`."
     from rsworkbench.experiments import paired_gains
-    need_inputs(*[Path(r)/'metrics.json' for r in runs.values()])
+    listed = lambda r: [r] if isinstance(r, (str, Path)) else list(r)
+    need_inputs(*[Path(r)/'metrics.json' for rs in runs.values() for r in listed(rs)])
     out, _ = results_dirs(out); rows = []
     for ev, run in runs.items():
-        m, tab, _, names = load_compare(run)
+        m, tab, names = _merged_compare(run)
         crop, pp = [n.split('#')[0] for n in names], tab.attrs['per_pair']   # '<tile>#<k>': the draws of one tile
         mean = lambda row, k: float(np.mean(pp[row][k])) if k in pp[row] else np.nan
         for base in ['bicubic', *sorted(set((versus or {}).values()))]:

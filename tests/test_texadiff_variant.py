@@ -1,5 +1,6 @@
-"""The shipped real-world TexADiff (issue #32): `--variant realworld` loads its own asset, whose PSR stage is the real-world
-residual CNN, whose training record names its degradation, and which beats the bicubic variant on real-world LR."""
+"""The shipped real-world TexADiff (issue #32): `--variant realworld` loads its own asset, whose PSR stage is `realesrnet`
+(the PSNR-guided Real-ESRGAN fine-tune), whose training record names its degradation, and which beats the bicubic variant on
+real-world LR."""
 import numpy as np, pytest, torch
 from rsworkbench.core import data_dir
 from rsworkbench.registry import get_method, list_methods, training_record, method_folder, degradation_mismatch
@@ -20,16 +21,16 @@ def test_texadiff_realworld_listed_and_recorded():
     folder = method_folder('texadiff', {'variant': 'realworld'})
     rec = training_record(folder)
     assert (rec['degradation'], rec['usm_target'], rec['data'], rec['init']) == ('slimdiffsr', True, 'clean', 'texadiff_x4')
-    assert rec['steps'] > 0 and rec['minutes'] > 0 and rec['psr'] == 'residual-cnn:realworld'
+    assert rec['steps'] > 0 and rec['minutes'] > 0 and rec['psr'] == 'realesrnet'
     assert degradation_mismatch(folder, 'slimdiffsr') is None and degradation_mismatch(folder, 'bicubic') is not None
 
 def test_texadiff_realworld_uses_the_realworld_psr(one_thread):
-    "The variant's PSR stage is the real-world residual CNN (not the bicubic one the default uses)."
+    "The variant's PSR stage is realesrnet (not the bicubic residual CNN the default uses)."
     up, default = get_method('texadiff', 4, variant='realworld'), get_method('texadiff', 4)
-    assert up.pipe.config.psr_method == 'residual-cnn:realworld' and default.pipe.config.psr_method == 'residual-cnn'
+    assert up.pipe.config.psr_method == 'realesrnet' and default.pipe.config.psr_method == 'residual-cnn'
     lr = Degrader('slimdiffsr', 4, seed=0)(_hr(64)) * 2 - 1
     with torch.inference_mode():
-        rw, bi = (get_method('residual-cnn', 4, variant=v).upscale(lr) for v in ('realworld', 'bicubic'))
+        rw, bi = get_method('realesrnet', 4).upscale(lr), get_method('residual-cnn', 4).upscale(lr)
         psr = up.pipe.run_psr(lr)
     torch.testing.assert_close(psr, rw)
     assert (psr - bi).abs().mean() > 1e-3
