@@ -84,23 +84,27 @@ def method_table() -> dict:
 DEMO_METRICS = ('psnr', 'ssim', 'ms_ssim', 'fsim', 'vsi', 'gmsd')
 # the two settings of the demo: name → degradation preset of the LR (`data.degrade.PRESETS`)
 DEMO_SETTINGS = {'bicubic': 'bicubic', 'realworld': 'slimdiffsr'}
-# methods without variants that were trained for the real-world setting (Real-ESRGAN x4plus: its own second-order
-# pipeline; realesrnet: its L1 fine-tune on ours)
-REALWORLD_METHODS = ('realesrgan', 'realesrnet')
+# methods without a shipped training record that were trained for the real-world setting (Real-ESRGAN x4plus: its own
+# second-order pipeline); any other method goes where its shipped checkpoint's `training.json` says it was trained
+REALWORLD_METHODS = ('realesrgan',)
 
 def demo_plan(scale:int=4, # SR factor
               methods=None # method names (None: every registered demo method at `scale`)
              ) -> dict:
     "setting → [(method, variant)]: each method only in the setting it was trained for (bicubic in both)."
-    from rsworkbench.registry import list_methods
+    from rsworkbench.registry import list_methods, training_record, recorded_degradation
     specs = list_methods()
+    def trained_realworld(n):
+        if n in REALWORLD_METHODS: return True
+        shipped = specs[n].shipped if n in specs else None
+        return shipped is not None and recorded_degradation(training_record(shipped)) not in (None, 'bicubic')
     names = [n for n, s in specs.items() if s.demo and scale in s.scales] if methods is None else list(methods)
     plan = {setting: [] for setting in DEMO_SETTINGS}
     for n in names:
         variants = specs[n].variants if n in specs else ()
         if variants: rows = [(s, s) for s in DEMO_SETTINGS if s in variants]
         elif n == 'bicubic': rows = [(s, None) for s in DEMO_SETTINGS]
-        else: rows = [('realworld' if n in REALWORLD_METHODS else 'bicubic', None)]
+        else: rows = [('realworld' if trained_realworld(n) else 'bicubic', None)]
         for setting, variant in rows: plan[setting].append((n, variant))
     return plan
 

@@ -758,10 +758,12 @@ def inference_ablations(method:str, # 'texadiff' or 'sgdm'
     return df
 
 # %% ../nbs/55_results_lib.ipynb #ef5abc6e
+def _run_list(runs) -> list: return [runs] if isinstance(runs, (str, Path)) else list(runs)
+
 def _merged_compare(runs # one template-80 run folder, or several scored on the same pairs (same names)
                    ) -> tuple:
     "`load_compare` of one run, or of several runs on the same pairs with their rows merged (a row repeated keeps its first run)."
-    runs = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    runs = _run_list(runs)
     m, tab, _, names = load_compare(runs[0]); pp = tab.attrs['per_pair']
     for r in runs[1:]:
         _, t, _, n = load_compare(r)
@@ -776,8 +778,7 @@ def realworld_table(runs:dict, # evaluation set label → template-80 run folder
                    ) -> pd.DataFrame:
     "PSNR-Y gains over bicubic (and over `versus` rows), intervals over crops, with FSIM and SSIM-Y: `<name>.csv`."
     from rsworkbench.experiments import paired_gains
-    listed = lambda r: [r] if isinstance(r, (str, Path)) else list(r)
-    need_inputs(*[Path(r)/'metrics.json' for rs in runs.values() for r in listed(rs)])
+    need_inputs(*[Path(r)/'metrics.json' for rs in runs.values() for r in _run_list(rs)])
     out, _ = results_dirs(out); rows = []
     for ev, run in runs.items():
         m, tab, names = _merged_compare(run)

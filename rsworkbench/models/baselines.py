@@ -443,7 +443,8 @@ def load_tuned(folder, # a `save_tuned` folder
     import json
     d = Path(folder)
     if not (d/TUNED_META).exists(): raise RSWError(f"{d} is not a fine-tune folder (no {TUNED_META})")
-    meta = json.loads((d/TUNED_META).read_text())
+    try: meta = json.loads((d/TUNED_META).read_text())
+    except ValueError as e: raise RSWError(f"{d/TUNED_META} is not valid JSON ({e}); rewrite it with save_tuned") from e
     if meta.get('base') not in TUNED_BASES: raise RSWError(f"{d}: unknown base {meta.get('base')!r}")
     base_sd = realesrgan_x4plus_state_dict()
     if _sd_hash(base_sd) != meta.get('base_sha256'):
