@@ -17,7 +17,8 @@ from .baselines import RRDBUpscaler
 from ..loop import TrainSpec, fit, make_accelerator, cosine_schedule, SyncedOptimizer, processes, shard
 
 # %% auto #0
-__all__ = ['SHIPPED', 'ResidualSRNet', 'PatchSampler', 'val_pairs', 'validate', 'train_sr', 'load_residual_cnn']
+__all__ = ['BANK_FILE', 'SHIPPED', 'ResidualSRNet', 'PatchSampler', 'build_teacher_bank', 'BankSampler', 'BankDataset',
+           'cached_teacher_bank', 'val_pairs', 'validate', 'train_sr', 'load_residual_cnn']
 
 # %% ../../nbs/22_models.train.ipynb #fb125901
 class _ResBlock(nn.Module):
@@ -88,6 +89,123 @@ class PatchSampler:
         "What makes the pairs (recorded in the history): the degrader and whether the HR target is USM-sharpened."
         return dict(degrader='bicubic' if self.degrader is None else repr(self.degrader), usm_target=self.usm_target)
 
+# %% ../../nbs/22_models.train.ipynb #b4a1c0df
+BANK_FILE = 'bank.safetensors'
+
+def _u8(t:torch.Tensor) -> torch.Tensor: return (t.clamp(0, 1) * 255).round().to(torch.uint8)
+
+def build_teacher_bank(sampler:PatchSampler, # where the (lr, hr) pairs come from (its degrader and USM target)
+                       teacher, # an upscaler with `upscale01` (a registered method, `registry.get_method`) or a method name
+                       n:int, # pairs in the bank
+                       out, # folder; the bank is out/bank.safetensors (an existing one is returned as is)
+                       chunk:int=16, # pairs per teacher call
+                       device='cpu', # where a named teacher runs
+                       progress:bool=True) -> Path:
+    """Label `n` random training pairs with a teacher's SR, once, for output distillation (`BankSampler`, `train_sr`'s
+    `teacher_weight`): the teacher's cost is paid per pair, not per step and epoch. Stored as 8-bit tensors (`lr`, `hr`,
+    `teacher`) with what made them in the file's metadata; written atomically."""
+    from safetensors.torch import save_file
+    from tqdm.auto import tqdm
+    f = Path(out)/BANK_FILE
+    if f.exists(): return f
+    if n < 1: raise RSWError(f"a teacher bank needs n >= 1 pairs, got {n}")
+    name = teacher if isinstance(teacher, str) else type(teacher).__name__
+    if isinstance(teacher, str):
+        from ..registry import get_method
+        teacher = get_method(teacher, scale=sampler.scale, device=device)
+    if getattr(teacher, 'scale', sampler.scale) != sampler.scale:
+        raise RSWError(f"teacher {name} is x{teacher.scale}, the sampler makes x{sampler.scale} pairs")
+    parts = dict(lr=[], hr=[], teacher=[])
+    for i in tqdm(range(0, n, chunk), desc=f'labelling with {name}', disable=not progress):
+        lr, hr = sampler.batch(min(chunk, n - i))
+        for k, v in zip(parts, (lr, hr, teacher.upscale01(lr))): parts[k].append(_u8(v.cpu()))
+    meta = dict(teacher=name, n=str(n), scale=str(sampler.scale), patch=str(sampler.patch), seed=str(sampler.seed),
+                degradation=json.dumps(sampler.degradation, sort_keys=True))
+    with atomic_path(f) as tmp: save_file({k: torch.cat(v).contiguous() for k, v in parts.items()}, str(tmp), metadata=meta)
+    return f
+
+class BankSampler:
+    "Random (lr, hr, teacher) batches in [0, 1] from `build_teacher_bank` files: random crops (`patch` ≤ the bank's) and the 8 flips/rotations."
+    def __init__(self, files, # bank files (or folders holding one), all of one scale and degradation
+                 patch:int|None=None, # HR patch side, a multiple of scale; None: the bank's
+                 seed:int=0):
+        from safetensors import safe_open
+        files = [Path(f)/BANK_FILE if Path(f).is_dir() else Path(f) for f in ([files] if isinstance(files, (str, Path)) else files)]
+        if not files: raise RSWError("BankSampler needs at least one bank file")
+        data, metas = dict(lr=[], hr=[], teacher=[]), []
+        for f in files:
+            if not f.exists(): raise RSWError(f"no teacher bank at {f} (make one with build_teacher_bank)")
+            try:
+                with safe_open(str(f), 'pt') as h:
+                    metas.append(h.metadata() or {})
+                    for k in data: data[k].append(h.get_tensor(k))
+            except RSWError: raise
+            except Exception as e: raise RSWError(f"{f} is not a teacher bank: {e}") from e
+        keys = ('scale', 'patch', 'degradation', 'teacher')
+        if any(m.get(k) != metas[0].get(k) for m in metas for k in keys):
+            raise RSWError(f"teacher banks differ in {keys}: {[{k: m.get(k) for k in keys} for m in metas]}")
+        self.meta = metas[0]; self.files = files
+        self.scale, bank_patch = int(self.meta['scale']), int(self.meta['patch'])
+        self.patch = bank_patch if patch is None else int(patch)
+        if self.patch % self.scale or not 0 < self.patch <= bank_patch:
+            raise RSWError(f"patch {self.patch} must be a multiple of {self.scale} and at most the bank's {bank_patch}")
+        self.lr, self.hr, self.teacher = (torch.cat(data[k]) for k in ('lr', 'hr', 'teacher'))
+        self.rng = np.random.default_rng(seed); self.seed = seed
+
+    def __len__(self): return len(self.lr)
+
+    def crop(self, i:int, rng) -> tuple:
+        "Pair i's (lr, hr, teacher) in [0, 1]: one random crop and flip/rotation drawn from `rng`, the same for all three."
+        s, pl, bl = self.scale, self.patch // self.scale, self.lr.shape[-1]
+        y, x = (int(v) for v in rng.integers(0, bl - pl + 1, size=2))
+        k, flip = int(rng.integers(4)), bool(rng.integers(2))
+        out = []
+        for t, f in zip((self.lr, self.hr, self.teacher), (1, s, s)):
+            c = t[i, :, y * f:(y + pl) * f, x * f:(x + pl) * f]
+            out.append(torch.rot90(c.flip(-1) if flip else c, k, (-2, -1)).float() / 255)
+        return tuple(out)
+
+    def batch(self, n:int) -> tuple:
+        "n random (lr, hr, teacher) triples, (n, 3, patch/scale, ...), (n, 3, patch, ...), (n, 3, patch, ...)."
+        return tuple(torch.stack(o) for o in zip(*(self.crop(int(i), self.rng) for i in self.rng.integers(len(self), size=n))))
+
+    @property
+    def degradation(self) -> dict:
+        "What made the pairs (recorded in the history): the bank's degrader, USM target and teacher."
+        return dict(**json.loads(self.meta['degradation']), teacher=self.meta['teacher'], bank=[str(f) for f in self.files])
+
+class BankDataset(torch.utils.data.Dataset):
+    """A teacher bank as a dataset of dicts {'lr', 'hr', 'teacher'} in [-1, 1] (the layout of the slim trainers' datasets):
+    item k is bank pair k with a crop and flip/rotation drawn from (seed, epoch, k), so a resumed run sees the same batches."""
+    def __init__(self, files, patch:int|None=None, seed:int=0):
+        self.bank, self.seed, self.epoch = BankSampler(files, patch, seed), seed, 0
+    def __len__(self): return len(self.bank)
+    def set_epoch(self, epoch:int): self.epoch = epoch
+    def __getitem__(self, k:int) -> dict:
+        lr, hr, t = self.bank.crop(k, np.random.default_rng([self.seed, self.epoch, k]))
+        return dict(lr=lr * 2 - 1, hr=hr * 2 - 1, teacher=t * 2 - 1)
+    @property
+    def degradation(self) -> dict: return self.bank.degradation
+
+def cached_teacher_bank(teacher:str, # a registered method name
+                        train_files:list, # the training images (never the held-out ones)
+                        degradation:str, # 'bicubic' or a data.degrade preset
+                        patch:int, scale:int, n:int, seed:int,
+                        root, # the outputs root: the bank goes to root/teacher_banks/<id of these arguments>
+                        device='cpu') -> Path:
+    """The folder of the bank `teacher` labels on these pairs, built once (by rank 0 of a multi-process run; the others wait)
+    and shared by every run that asks for the same pairs (templates 20 and 82)."""
+    from ..experiments import params_id, process_rank
+    from ..data.degrade import Degrader
+    key = dict(teacher=teacher, train_files=[str(f) for f in train_files], degradation=degradation, patch=patch, scale=scale, n=n, seed=seed)
+    d = Path(root)/'teacher_banks'/params_id(key)
+    if process_rank() == 0 and not (d/BANK_FILE).exists():
+        deg = None if degradation == 'bicubic' else Degrader(degradation, scale=scale, seed=seed)
+        build_teacher_bank(PatchSampler(train_files, patch=patch, scale=scale, degrader=deg, seed=seed), teacher, n, d, device=get_device(device))
+    while not (d/BANK_FILE).exists(): time.sleep(5)
+    return d
+
+
 # %% ../../nbs/22_models.train.ipynb #db5d633e
 def _tile_origins(n:int, s:int) -> list:
     "Starts of the non-overlapping `s`-px tiles that fit in `n` px, as a centred grid (one centred tile when one fits)."
@@ -155,10 +273,13 @@ def train_sr(net:nn.Module, # a ModelMixin SR net: (b, 3, h, w) [0, 1] → x sca
              device='auto', # 'auto', 'cpu', 'cuda', ...
              mixed_precision:str='no', # 'no', 'fp16', 'bf16' (CUDA)
              accumulate:int=1, # micro-batches per optimizer step (gradient accumulation)
+             teacher_weight:float=0.5, # with a `BankSampler` (lr, hr, teacher): loss = (1 - w)·L1(sr, hr) + w·L1(sr, teacher)
              **loop_kw # `loop.fit` options: max_minutes, stop_at, ckpt_every, resume, progress
             ) -> dict:
-    "Train `net` with L1 on random patches; returns the history (step, loss, validation PSNR and gain over bicubic)."
+    """Train `net` with L1 on random patches; returns the history (step, loss, validation PSNR and gain over bicubic).
+    A sampler that also yields a teacher's SR (`BankSampler`) adds output distillation, weighted by `teacher_weight`."""
     if batch < 1 or accumulate < 1: raise RSWError(f"batch and accumulate must be >= 1, got {batch} and {accumulate}")
+    if not 0 <= teacher_weight <= 1: raise RSWError(f"teacher_weight must be in [0, 1], got {teacher_weight}")
     acc = make_accelerator(device, mixed_precision)
     net.to(acc.device)
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate, betas=(0.9, 0.99))
@@ -166,11 +287,13 @@ def train_sr(net:nn.Module, # a ModelMixin SR net: (b, 3, h, w) [0, 1] → x sca
     opt = SyncedOptimizer(acc.prepare(opt), acc)        # gradients averaged over the processes
     total = batch * processes(acc) * accumulate
     def step(i):
-        lr_all, hr_all = sampler.batch(total)           # the global batch, the same on every process
+        data = sampler.batch(total)                     # the global batch, the same on every process: (lr, hr[, teacher])
         opt.zero_grad(set_to_none=True); loss = 0.
         for m in range(accumulate):
-            lr_img, hr_img = (shard(t, acc, accumulate, m).to(acc.device) for t in (lr_all, hr_all))
-            with acc.autocast(): l = F.l1_loss(net(lr_img), hr_img)
+            lr_img, hr_img, *tch = (shard(t, acc, accumulate, m).to(acc.device) for t in data)
+            with acc.autocast():
+                sr = net(lr_img); l = F.l1_loss(sr, hr_img)
+                if tch: l = (1 - teacher_weight) * l + teacher_weight * F.l1_loss(sr, tch[0])
             acc.backward(l / accumulate); loss = loss + l.detach() / accumulate
         opt.step(); sched.step()
         return dict(loss=loss)
@@ -179,7 +302,8 @@ def train_sr(net:nn.Module, # a ModelMixin SR net: (b, 3, h, w) [0, 1] → x sca
                      validate=(lambda i: validate(net, val, acc.device)) if val else None,
                      val_every=val_every, best='psnr_y' if val else None, accelerator=acc,
                      meta=dict(degradation=getattr(sampler, 'degradation', None),   # degrader and USM target
-                               batch=batch, accumulate=accumulate, effective_batch=total))
+                               batch=batch, accumulate=accumulate, effective_batch=total,
+                               **(dict(teacher_weight=teacher_weight) if isinstance(sampler, BankSampler) else {})))
     net.train()
     return fit(spec, out_dir, max_steps, ckpt_every=loop_kw.pop('ckpt_every', val_every), **loop_kw)
 

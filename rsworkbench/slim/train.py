@@ -18,6 +18,7 @@ from .teacher import (SlimTeacher, PromptEmbedding, add_lora, merge_lora, lora_l
                                       UNET_LORA_TARGETS, VAE_LORA_TARGETS, teacher_parameters, teacher_loss,
                                       perceptual_loss, build_discriminator, gan_losses, encode_latents)
 from .distill import DistillLoss
+from ..models.train import BankDataset  # a teacher bank as a dataset (output distillation)
 from .pipeline import SlimTeacherPipeline, SlimDiffSRPipeline, bicubic_up, pad_to, SCALE
 
 # %% auto #0
@@ -105,11 +106,12 @@ def _synced(opt, acc):
     "`opt` prepared by `acc`, its gradients averaged over the processes before each step."
     return SyncedOptimizer(acc.prepare(opt), acc)
 
-def _micro_batches(dataset, i:int, batch:int, acc, accumulate:int) -> list:
-    "(HR, bicubic LR) micro-batches of step i, sliced from the global batch (batch·processes·accumulate)."
+def _micro_batches(dataset, i:int, batch:int, acc, accumulate:int, extra:tuple=()) -> list:
+    "(HR, bicubic LR, *the `extra` keys' tensors) micro-batches of step i, sliced from the global batch (batch·processes·accumulate)."
     if accumulate < 1: raise RSWError(f"accumulate must be >= 1 micro-batch per step, got {accumulate}")
     whole = batch_at(dataset, i, batch * processes(acc) * accumulate)
-    return [_training_pair(shard(whole, acc, accumulate, k), acc.device) for k in range(accumulate)]
+    parts = [shard(whole, acc, accumulate, k) for k in range(accumulate)]
+    return [(*_training_pair(b, acc.device), *(b[key].to(acc.device) for key in extra)) for b in parts]
 
 def _mean_terms(terms:list) -> dict:
     "Each logged term (floats) averaged over the micro-batches."
@@ -259,9 +261,13 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
                   device='auto', # 'auto', 'cpu', 'cuda', ...
                   mixed_precision:str='no', # 'no', 'fp16', 'bf16'
                   seed:int=0, # init of the new parts (adapters, discriminator) and the MMD sample positions
+                  output_weight:float=0.5, # with a `models.train.BankDataset` (items carry another SR model's output, 'teacher'): L1 term = (1 - w)·L1(sr, hr) + w·L1(sr, teacher)
                   **loop_kw # fit options (max_minutes, stop_at, ckpt_every, resume, progress)
                  ) -> dict:
-    "Distil the teacher into the student on the shared loop; returns the history."
+    """Distil the teacher into the student on the shared loop; returns the history. A teacher bank as `dataset` adds
+    output distillation from the model that labelled it (e.g. `realesrnet`), besides the feature distillation of `distill`."""
+    if not 0 <= output_weight <= 1: raise RSWError(f"output_weight must be in [0, 1], got {output_weight}")
+    banked = isinstance(dataset, BankDataset)
     if distill not in ('mse+mmd', 'mse', 'none'):
         raise RSWError(f"distill must be 'mse+mmd', 'mse' or 'none', got {distill!r}")
     predictor = teacher_predictor
@@ -286,12 +292,14 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
     opt_d = _synced(torch.optim.Adam(disc.parameters(), learning_rate), acc) if disc is not None else None
     weights = dict(l1=1., lpips=lambda_lpips, gan=lambda_gan, distill=1.)
 
-    def micro_step(hr, up, generator) -> tuple:
-        "The weighted loss of one micro-batch, its SR and its logged terms."
+    def micro_step(hr, up, generator, target=None) -> tuple:
+        "The weighted loss of one micro-batch, its SR and its logged terms (`target`: a bank's teacher SR)."
         padded, (h, w) = pad_to(up, net.factor)
         with acc.autocast():
             out, feats = net(padded, return_features=True); sr = out[..., :h, :w]
-            terms, parts = dict(l1=F.l1_loss(sr, hr)), dict(mse=0., mmd=0.)
+            l1 = F.l1_loss(sr, hr)
+            if target is not None: l1 = (1 - output_weight) * l1 + output_weight * F.l1_loss(sr, target)
+            terms, parts = dict(l1=l1), dict(mse=0., mmd=0.)
             if perceptual is not None: terms['lpips'] = perceptual(sr, hr)
             if disc is not None: terms['gan'] = gan_losses(disc, sr)['g']
             if distill != 'none':
@@ -300,17 +308,17 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
         return loss, sr, dict(loss=float(loss.detach()), l1=float(terms['l1'].detach()), **parts)
 
     def step(i):
-        pairs = _micro_batches(dataset, i, batch, acc, accumulate)
+        pairs = _micro_batches(dataset, i, batch, acc, accumulate, ('teacher',) if banked else ())
         # MMD positions: seeded per step (a resumed run draws the same)
         generator = torch.Generator().manual_seed(seed * 1_000_003 + i) if distill != 'none' else None
         opt.zero_grad(set_to_none=True); logs, fakes = [], []
-        for hr, up in pairs:
-            loss, sr, log = micro_step(hr, up, generator)
+        for hr, up, *target in pairs:
+            loss, sr, log = micro_step(hr, up, generator, *target)
             acc.backward(loss / len(pairs)); logs.append(log); fakes.append(sr.detach())
         opt.step()
         if disc is not None:
             opt_d.zero_grad(set_to_none=True)   # also drops what the student's GAN term left in the discriminator
-            for (hr, _), fake in zip(pairs, fakes):   # under autocast: the fakes are in its dtype
+            for (hr, *_), fake in zip(pairs, fakes):   # under autocast: the fakes are in its dtype
                 with acc.autocast(): d_loss = gan_losses(disc, fake, hr)['d']
                 acc.backward(d_loss / len(pairs))
             opt_d.step()
@@ -319,7 +327,8 @@ def train_student(student:SlimDiffSRPipeline, # trained in place
     state = _present(net=net, distill=dist_loss, disc=disc, opt=opt, opt_d=opt_d, scaler=acc.scaler)
     meta = dict(distill=distill, teacher_alpha_mode=mode, perceptual=getattr(perceptual, 'kind', None),
                 discriminator=getattr(disc, 'kind', None), degradation=getattr(dataset, 'degradation', None),
-                batch=batch, accumulate=accumulate, effective_batch=batch * processes(acc) * accumulate)
+                batch=batch, accumulate=accumulate, effective_batch=batch * processes(acc) * accumulate,
+                **(dict(output_weight=output_weight) if banked else {}))
     spec = TrainSpec('slim student', step, lambda folder: student.save_pretrained(str(folder)), state, meta=meta,
                      finish=net.eval, accelerator=acc)
     return fit(spec, out_dir, max_steps, **loop_kw)
