@@ -137,7 +137,10 @@ class BankSampler:
             if not f.exists(): raise RSWError(f"no teacher bank at {f} (make one with build_teacher_bank)")
             try:
                 with safe_open(str(f), 'pt') as h:
-                    metas.append(h.metadata() or {})
+                    meta = h.metadata() or {}
+                    if missing := [k for k in ('scale', 'patch', 'degradation', 'teacher') if k not in meta]:
+                        raise RSWError(f"{f} is not a teacher bank: its metadata lacks {missing}")
+                    metas.append(meta)
                     for k in data: data[k].append(h.get_tensor(k))
             except RSWError: raise
             except Exception as e: raise RSWError(f"{f} is not a teacher bank: {e}") from e
