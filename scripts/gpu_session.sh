@@ -10,6 +10,11 @@
 #          (they need rasterio)
 #   tests  the `gpu`-marked tests that need nothing beyond the kit, among them every shipped default on CUDA against the CPU
 #          (tests/test_gpu_methods.py); Real-ESRGAN's needs its 33 MB weights: deselected
+#   rw     (not in the default steps; a call of its own: RSW_STEPS=rw) issue #32's small real-world variants, each trained on from
+#          its shipped checkpoint for RSW_RW_MINUTES (3.5): residual-cnn (template 20, batch 16, patch 96) and slim-student (template
+#          82, the shipped recipe: residual, tiny-f2, distill none, batch 8, patch 64), `clean+extra`, preset slimdiffsr, USM targets
+#          unless RSW_RW_USM=False; returns rw.tar (both run folders less optimizer state): score them back here with template 80
+#          (tiles=true draws=4, and eval_set=research) before shipping anything
 # What comes back (the device returns at most 8 files), each written as soon as its step ends: summary.txt, gpu.txt, cnn.tar (the
 # CNN run folder: metrics, params, history, curves, executed notebook and checkpoint; not the optimizer state), bench.md/.csv,
 # bench_compiled.md/.csv, gpu_tests.log. Step time limits (330 + 90 + 90 + 60 s) keep the call inside timeout_s 600.
@@ -21,6 +26,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/rsw_gpu_out}; W=/tmp/rsw_gpu_work; rm -rf "$W"; mkdir -p "$OUT" "$W"
 STEPS=${RSW_STEPS:-cnn,bench,tests}
 CNN_MIN=${RSW_CNN_MINUTES:-4}
+RW_MIN=${RSW_RW_MINUTES:-3.5}
 PY=python3; DEV=cuda; TS=1
 K=/tmp/rsw_kit
 export PYTHONUNBUFFERED=1 RSW_SHARED_DATA=$K/data HF_HUB_OFFLINE=1 MPLBACKEND=Agg
@@ -29,7 +35,7 @@ export PYTHONUNBUFFERED=1 RSW_SHARED_DATA=$K/data HF_HUB_OFFLINE=1 MPLBACKEND=Ag
 rm -rf "$K"; mkdir -p "$K" && tar -xJf .gpu/kit.tar.xz -C "$K" || exit 1
 while IFS=$'\t' read -r rel repo; do mkdir -p "$K/data/$(dirname "$rel")" && cp "$repo" "$K/data/$rel" || exit 1; done < "$K/data/SAME_AS_REPO.tsv"
 if [ "${RSW_REHEARSE:-0}" = 1 ]; then   # this machine: its venv, the CPU, and a Python where the packages the device lacks cannot be imported
-  PY=.venv/bin/python; DEV=cpu; CNN_MIN=${RSW_CNN_MINUTES:-0.3}; TS=5   # the CPU is slower: longer step limits
+  PY=.venv/bin/python; DEV=cpu; CNN_MIN=${RSW_CNN_MINUTES:-0.3}; RW_MIN=${RSW_RW_MINUTES:-0.3}; TS=5   # the CPU is slower: longer step limits
   mkdir -p /tmp/rsw_nogeo && cat > /tmp/rsw_nogeo/sitecustomize.py <<'EOF'
 import sys
 for n in ('rasterio', 'rioxarray', 'pyproj', 'affine', 'dask', 'distributed', 'folium', 'pyiqa', 'lpips', 'jedi', 'debugpy', 'nbdev'): sys.modules[n] = None
@@ -52,6 +58,22 @@ if [[ $STEPS == *cnn* ]]; then
   $PY -c "import json, glob; m = json.load(open(glob.glob('$W/runs/gpu_cnn/*/metrics.json')[0]))
 print({k: m.get(k) for k in ('steps', 'best_step', 'minutes', 'psnr', 'bicubic_psnr', 'gain_db', 'ssim', 'bicubic_ssim')})" 2>&1 | tee -a "$W/summary.txt"
   tar -cf "$OUT/cnn.tar" --exclude=last -C "$W/runs" . ; cp "$W/summary.txt" "$OUT/"
+fi
+if [[ $STEPS == *rw* ]]; then   # issue #32: the two small real-world variants, trained on for RSW_RW_MINUTES each from their shipped checkpoints
+  A=$PWD/rsworkbench/assets
+  say "residual-cnn realworld, ${RW_MIN} min on $DEV"
+  timeout $(( 120 + ${RW_MIN%.*} * 60 )) "${RSW[@]}" train 20_train_sr_baseline --exp gpu_rw_cnn --out-root "$W/runs_rw" \
+      -p data=clean+extra -p degradation=slimdiffsr -p init=$A/residual_cnn_x4_realworld -p usm_target=${RSW_RW_USM:-True} \
+      -p learning_rate=0.0001 -p batch=16 -p patch=96 -p device=$DEV -p max_minutes=$RW_MIN -p max_steps=${RSW_RW_STEPS:-20000} \
+      -p val_every=500 -p threads=8 2>&1 | tail -3 || fails=$((fails + 1))
+  $PY -c "import json, glob; m = json.load(open(glob.glob('$W/runs_rw/gpu_rw_cnn/*/metrics.json')[0]))
+print({k: m.get(k) for k in ('steps', 'best_step', 'minutes', 'psnr', 'bicubic_psnr', 'gain_db')})" 2>&1 | tee -a "$W/summary.txt"
+  say "slim-student realworld, ${RW_MIN} min on $DEV"
+  timeout $(( 120 + ${RW_MIN%.*} * 60 )) "${RSW[@]}" train 82_slim_distill --exp gpu_rw_student --out-root "$W/runs_rw" \
+      -p init=$A/slim_student_x4_realworld -p residual=True -p taesd=tiny-f2 -p distill=none -p lambda_lpips=0 -p lambda_gan=0 \
+      -p data=clean+extra -p degradation=slimdiffsr -p usm_target=${RSW_RW_USM:-True} -p patch=64 -p batch=8 -p learning_rate=0.00005 \
+      -p device=$DEV -p max_minutes=$RW_MIN -p max_steps=${RSW_RW_STEPS:-20000} -p ckpt_every=1000 -p threads=8 2>&1 | tail -3 || fails=$((fails + 1))
+  tar -cf "$OUT/rw.tar" --exclude=last -C "$W/runs_rw" . ; cp "$W/summary.txt" "$OUT/"
 fi
 if [[ $STEPS == *bench* ]]; then
   say "rsw bench eager"

@@ -140,3 +140,15 @@ def test_compare_template_refuses_rows_trained_on_evaluated_images(tmp_path, sha
     assert m['n_files'] == 1 and not any('sgdm_samples' in f or 'worldstrat/L' in f for f in m['files'])
     from rsworkbench.data.datasets import sr_images, split_files
     assert set(m['files']) <= {str(f) for f in split_files(sr_images('all'), 0.2, 0)[1]}
+
+@pytest.mark.slow
+def test_template_usm_target_off(tmp_path, shared):
+    "usm_target=False: a real-world preset trains on the plain HR (the sampler records it), the run id changes; a teacher bank refuses it."
+    kw = dict(n_blocks=1, n_feats=8, patch=32, batch=2, max_steps=1, val_every=1, val_size=48, device='cpu', degradation='slimdiffsr', data='bundled')
+    p = run_template(TEMPLATE, dict(kw, usm_target=False), 'sr_baseline', out_root=tmp_path, progress=False)
+    h = json.loads((p/'history.json').read_text()); m = json.loads((p/'metrics.json').read_text())
+    assert h['degradation']['usm_target'] is False and m['params']['usm_target'] is False
+    q = run_template(TEMPLATE, kw, 'sr_baseline', out_root=tmp_path, progress=False)   # the default: USM targets, as Real-ESRGAN
+    assert json.loads((q/'history.json').read_text())['degradation']['usm_target'] is True and q != p
+    with pytest.raises(Exception, match='usm_target=False with a teacher'):
+        run_template(TEMPLATE, dict(kw, usm_target=False, teacher='bicubic', bank_size=2), 'sr_baseline', out_root=tmp_path, progress=False)

@@ -40,14 +40,17 @@ def synthetic_tiles(n:int=4, # tiles
 def slim_data(data:str='bundled', # 'bundled' (repo samples), 'clean', 'all', 'clean+extra', ... or a folder (`sr_images`)
               patch:int=64, # HR crop side
               degradation:str='slimdiffsr', # a data.degrade preset (the paper's milder Real-ESRGAN settings)
-              val_fraction:float=0.2, split_seed:int=0, seed:int=0, samples_per_image:int=16) -> dict:
+              val_fraction:float=0.2, split_seed:int=0, seed:int=0, samples_per_image:int=16,
+              usm_target:bool|None=None # training targets USM-sharpened (None: as the preset says, on for real-world presets)
+             ) -> dict:
     "{'train', 'val'} HRTileDatasets with on-the-fly x4 degradation."
     from rsworkbench.data.datasets import HRTileDataset, bundled_images, sr_images, split_files
     from rsworkbench.data.degrade import Degrader
     files = bundled_images() if data == 'bundled' else sr_images(data)   # sr_images names the layouts it accepts
     if not files: raise RSWError(f"no images for data={data!r}; use data='bundled'")
     tr, va = split_files(files, val_fraction, split_seed)
-    return dict(train=HRTileDataset(tr, patch, SCALE, Degrader(degradation, SCALE, seed=seed), samples_per_image=samples_per_image, seed=seed),
+    return dict(train=HRTileDataset(tr, patch, SCALE, Degrader(degradation, SCALE, seed=seed), samples_per_image=samples_per_image, seed=seed,
+                                     usm_target=usm_target),
                 val=HRTileDataset(va or tr, patch, SCALE, Degrader(degradation, SCALE, seed=10_000 + split_seed), augment=False,
                                   samples_per_image=samples_per_image, seed=10_000 + split_seed, usm_target=False))   # held out: scored against the true HR
 
