@@ -12,8 +12,8 @@
 #          (tests/test_gpu_methods.py); Real-ESRGAN's needs its 33 MB weights: deselected
 #   rw     (not in the default steps; a call of its own: RSW_STEPS=rw) issue #32's small real-world variants, each trained on from
 #          its shipped checkpoint for RSW_RW_MINUTES (3.5): residual-cnn (template 20, batch 16, patch 96) and slim-student (template
-#          82, the shipped recipe: residual, tiny-f2, distill none, batch 8, patch 64), `clean+extra`, preset slimdiffsr, USM targets
-#          unless RSW_RW_USM=False; returns rw.tar (both run folders less optimizer state): score them back here with template 80
+#          82, the shipped recipe: residual, tiny-f2, distill none, batch 8, patch 64), `clean+extra`, preset slimdiffsr, plain-HR targets as shipped
+#          (RSW_RW_USM=True: USM-sharpened); returns rw.tar (both run folders less optimizer state): score them back here with template 80
 #          (tiles=true draws=4, and eval_set=research) before shipping anything
 # What comes back (the device returns at most 8 files), each written as soon as its step ends: summary.txt, gpu.txt, cnn.tar (the
 # CNN run folder: metrics, params, history, curves, executed notebook and checkpoint; not the optimizer state), bench.md/.csv,
@@ -63,7 +63,7 @@ if [[ $STEPS == *rw* ]]; then   # issue #32: the two small real-world variants, 
   A=$PWD/rsworkbench/assets
   say "residual-cnn realworld, ${RW_MIN} min on $DEV"
   timeout $(( 120 + ${RW_MIN%.*} * 60 )) "${RSW[@]}" train 20_train_sr_baseline --exp gpu_rw_cnn --out-root "$W/runs_rw" \
-      -p data=clean+extra -p degradation=slimdiffsr -p init=$A/residual_cnn_x4_realworld -p usm_target=${RSW_RW_USM:-True} \
+      -p data=clean+extra -p degradation=slimdiffsr -p init=$A/residual_cnn_x4_realworld -p usm_target=${RSW_RW_USM:-False} \
       -p learning_rate=0.0001 -p batch=16 -p patch=96 -p device=$DEV -p max_minutes=$RW_MIN -p max_steps=${RSW_RW_STEPS:-20000} \
       -p val_every=500 -p threads=8 2>&1 | tail -3 || fails=$((fails + 1))
   $PY -c "import json, glob; m = json.load(open(glob.glob('$W/runs_rw/gpu_rw_cnn/*/metrics.json')[0]))
@@ -71,7 +71,7 @@ print({k: m.get(k) for k in ('steps', 'best_step', 'minutes', 'psnr', 'bicubic_p
   say "slim-student realworld, ${RW_MIN} min on $DEV"
   timeout $(( 120 + ${RW_MIN%.*} * 60 )) "${RSW[@]}" train 82_slim_distill --exp gpu_rw_student --out-root "$W/runs_rw" \
       -p init=$A/slim_student_x4_realworld -p residual=True -p taesd=tiny-f2 -p distill=none -p lambda_lpips=0 -p lambda_gan=0 \
-      -p data=clean+extra -p degradation=slimdiffsr -p usm_target=${RSW_RW_USM:-True} -p patch=64 -p batch=8 -p learning_rate=0.00005 \
+      -p data=clean+extra -p degradation=slimdiffsr -p usm_target=${RSW_RW_USM:-False} -p patch=64 -p batch=8 -p learning_rate=0.00005 \
       -p device=$DEV -p max_minutes=$RW_MIN -p max_steps=${RSW_RW_STEPS:-20000} -p ckpt_every=1000 -p threads=8 2>&1 | tail -3 || fails=$((fails + 1))
   tar -cf "$OUT/rw.tar" --exclude=last -C "$W/runs_rw" . ; cp "$W/summary.txt" "$OUT/"
 fi
