@@ -157,3 +157,18 @@ def test_default_teacher_training_trains_the_estimator(tmp_path):
     assert o.uncertainty.std() > 1e-5 and o.alpha.std() > 1e-6                     # varies over the image
     flat = torch.zeros_like(x)
     assert (o.uncertainty - load_teacher(tmp_path/'t'/'checkpoint')[0](flat).uncertainty).abs().max() > 1e-5   # and between images
+
+
+@pytest.mark.slow
+def test_distill_template_usm_target_off(tmp_path):
+    "Template 82 `usm_target=False`: the student trains on the plain HR (the training record says so); a teacher bank refuses it."
+    p = dict(data='bundled', patch=64, batch=1, lambda_lpips=0.0, lambda_gan=0.0, distill='none', n_val=1, device='cpu', max_steps=1,
+             threads=1, residual=True, taesd='tiny-f2')
+    m = load_metrics(run_template('nbs/experiments/82_slim_distill.ipynb', dict(p, usm_target=False), 'slim_distill', out_root=tmp_path, progress=False))
+    rec = json.loads((Path(m['checkpoint'])/'training.json').read_text())
+    assert m['params']['usm_target'] is False and rec['degradation']['usm_target'] is False
+    m_on = load_metrics(run_template('nbs/experiments/82_slim_distill.ipynb', p, 'slim_distill', out_root=tmp_path, progress=False))
+    assert json.loads((Path(m_on['checkpoint'])/'training.json').read_text())['degradation']['usm_target'] is True   # default: Real-ESRGAN's
+    with pytest.raises(RSWError, match='usm_target=False with output_teacher'):
+        run_template('nbs/experiments/82_slim_distill.ipynb', dict(p, usm_target=False, data='clean', output_teacher='bicubic'), 'slim_distill',
+                     out_root=tmp_path, progress=False)
