@@ -260,6 +260,7 @@ def eval_name(m:dict # a template-80 run's metrics.json
              ) -> str:
     "Which set a template-80 run evaluated."
     p = m['params']
+    if p.get('eval_set') == 'train': return 'training split (fit diagnosis)'
     return 'research-only scenes' if p.get('eval_set') == 'research' else ('held-out tiles' if p.get('tiles')
                                                                           else 'held-out crops')
 

@@ -109,6 +109,34 @@ def test_compare_template_research_set(tmp_path, shared):
     assert not clean & set(files), files        # none of the training-eligible images
     assert 'research-only' in (p/'results.md').read_text()
 
+@pytest.mark.slow
+def test_compare_template_training_split(tmp_path, shared):
+    "eval_set='train' scores the training split, and only rows that trained on every evaluated image (a fit diagnosis)."
+    from rsworkbench.data.datasets import sr_images, split_files
+    from rsworkbench.results import eval_name
+    tpl = repo_root()/'nbs'/'experiments'/'80_compare_methods.ipynb'
+    run = tmp_path/'fake_run'; (run/'checkpoint').mkdir(parents=True)
+    def record(**p): (run/'metrics.json').write_text(json.dumps({'params': p}))
+    ResidualSRNet(scale=4, n_feats=8, n_blocks=1).save_pretrained(run/'checkpoint')
+    record(data='clean+extra', val_fraction=0.2, split_seed=0)   # its training split holds the clean training split
+    kw = dict(val_size=48, metrics=['psnr'], grid_rows=1, eval_set='train')
+    p = run_template(tpl, dict(methods=['bicubic', 'residual-cnn', 'residual-cnn:mine'], checkpoints={'residual-cnn:mine': str(run/'checkpoint')},
+                               **kw), 'compare', out_root=tmp_path, progress=False)
+    m = json.loads((p/'metrics.json').read_text())
+    train, val = split_files(sr_images('clean'), 0.2, 0)
+    assert sorted(m['files']) == sorted(map(str, train)) and not set(m['files']) & set(map(str, val))   # the training images, no held-out one
+    assert 'training-split (fit diagnosis' in (p/'results.md').read_text() and eval_name(m).startswith('training split')
+    record(data='clean', val_fraction=0.2, split_seed=1)   # another split: it did not train on some of these images
+    with pytest.raises(RSWError, match='did not train on'):
+        run_template(tpl, dict(methods=['bicubic', 'residual-cnn:mine'], checkpoints={'residual-cnn:mine': str(run/'checkpoint')}, **kw),
+                     'compare', out_root=tmp_path, progress=False)
+    with pytest.raises(RSWError, match='did not train on'):   # the shipped clean model never saw the research-only images
+        run_template(tpl, dict(methods=['bicubic', 'residual-cnn'], data='all', **kw), 'compare', out_root=tmp_path, progress=False)
+    record(data='clean+extra', val_fraction=0.2, split_seed=1)   # the held-out check knows 'clean+extra' splits too (it used to pass them)
+    with pytest.raises(RSWError, match='was trained on'):
+        run_template(tpl, dict(methods=['bicubic', 'residual-cnn:mine'], checkpoints={'residual-cnn:mine': str(run/'checkpoint')},
+                               val_size=48, metrics=['psnr']), 'compare', out_root=tmp_path, progress=False)
+
 def test_shipped_residual_cnn_beats_bicubic_on_held_out_tiles(held_out_gains, one_thread):
     "The embedded default residual CNN: loaded without a checkpoint, fp16 on disk, clearly above bicubic on the held-out real crops."
     from rsworkbench.models.train import SHIPPED
